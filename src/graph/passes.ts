@@ -1,0 +1,53 @@
+// Graph rewrites for inference compilation.
+
+import { float32, type Tensor } from '../tensor.js';
+import type { Graph, Node, Value } from './ir.js';
+
+/**
+ * Fold each inference BatchNormalization into the Conv that feeds it (when the conv output has
+ * no other reader and every weight is constant):
+ *   W' = W * gamma / sqrt(var + eps)  (per output channel),  b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+ * Computed in float64, rounded once to float32. Returns the number of folds.
+ */
+export function foldBatchNorm(g: Graph): number {
+  const readers = g.consumers();
+  const outputs = new Set(g.outputs.map((v) => v.id));
+  const replaced = new Map<Node, Node | null>(); // old node -> new node (null: removed)
+  for (const bn of g.nodes) {
+    if (bn.op !== 'BatchNormalization' || bn.attrs.training_mode) continue;
+    const conv = bn.inputs[0]?.producer;
+    if (!conv || conv.op !== 'Conv' || replaced.has(conv)) continue;
+    const y = conv.outputs[0]!;
+    if ((readers.get(y.id)?.length ?? 0) !== 1 || outputs.has(y.id)) continue;
+    const [, w, b] = conv.inputs;
+    const [, gamma, beta, mean, vari] = bn.inputs;
+    const consts = [w, gamma, beta, mean, vari].map((v) => (v ? g.initializers.get(v) : undefined));
+    if (consts.some((t) => t === undefined) || (b && !g.isConstant(b))) continue;
+    const [W, G, B, M, V] = consts as Tensor[];
+    const eps = (bn.attrs.epsilon as number | undefined) ?? 1e-5;
+    const cout = W!.shape[0]!;
+    const per = W!.data.length / cout;
+    const wd = W!.data as Float32Array;
+    const bd = b ? (g.initializers.get(b)!.data as Float32Array) : undefined;
+    const nw = new Float32Array(wd.length);
+    const nb = new Float32Array(cout);
+    for (let o = 0; o < cout; o++) {
+      const scale = (G!.data[o] as number) / Math.sqrt((V!.data[o] as number) + eps);
+      for (let i = o * per; i < (o + 1) * per; i++) nw[i] = wd[i]! * scale;
+      nb[o] = ((bd ? bd[o]! : 0) - (M!.data[o] as number)) * scale + (B!.data[o] as number);
+    }
+    const wv = g.initializer(`${w!.name}.bn_folded`, float32(W!.shape, nw));
+    const bv = g.initializer(`${w!.name.replace(/weight$/, 'bias')}.bn_folded`, float32([cout], nb));
+    const out: Value = bn.outputs[0]!;
+    const fused: Node = { op: 'Conv', inputs: [conv.inputs[0], wv, bv], outputs: [out], attrs: conv.attrs, name: conv.name };
+    out.producer = fused;
+    replaced.set(conv, null);
+    replaced.set(bn, fused);
+  }
+  g.nodes = g.nodes.flatMap((n) => {
+    const r = replaced.get(n);
+    return r === undefined ? [n] : r === null ? [] : [r];
+  });
+  g.prune();
+  return [...replaced.values()].filter((n) => n !== null).length;
+}

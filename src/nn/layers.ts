@@ -1,0 +1,127 @@
+// The layers MobileNetV2 is made of, named and shaped as torch.nn's, emitting ONNX operators.
+
+import type { Value } from '../graph/ir.js';
+import { float32, int64 } from '../tensor.js';
+import { Module, type EmitContext } from './module.js';
+
+export class Sequential extends Module {
+  readonly typeName: string = 'Sequential';
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => this.addModule(String(i), m));
+  }
+  forward(ctx: EmitContext, x: Value): Value {
+    for (const m of this.children.values()) x = m.call(ctx, x);
+    return x;
+  }
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+  groups?: number;
+  bias?: boolean;
+}
+
+export class Conv2d extends Module {
+  readonly typeName = 'Conv2d';
+  readonly stride: number;
+  readonly padding: number;
+  readonly groups: number;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    opts: Conv2dOptions = {},
+  ) {
+    super();
+    this.stride = opts.stride ?? 1;
+    this.padding = opts.padding ?? 0;
+    this.groups = opts.groups ?? 1;
+    if (inChannels % this.groups || outChannels % this.groups) {
+      throw new RangeError(`Conv2d: channels ${inChannels} -> ${outChannels} are not divisible by groups=${this.groups}`);
+    }
+    this.addParameter('weight', float32([outChannels, inChannels / this.groups, kernelSize, kernelSize]));
+    if (opts.bias ?? true) this.addParameter('bias', float32([outChannels]));
+  }
+  forward(ctx: EmitContext, x: Value): Value {
+    const p = this.padding;
+    const inputs = [x, this.tensor(ctx, 'weight')];
+    if (this.params.has('bias')) inputs.push(this.tensor(ctx, 'bias'));
+    // (N, Cin, H, W) -> (N, Cout, Ho, Wo)
+    return ctx.graph.op1('Conv', inputs, {
+      kernel_shape: [this.kernelSize, this.kernelSize],
+      strides: [this.stride, this.stride],
+      pads: [p, p, p, p],
+      group: this.groups,
+    });
+  }
+}
+
+export class BatchNorm2d extends Module {
+  readonly typeName = 'BatchNorm2d';
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
+    super();
+    this.addParameter('weight', float32([numFeatures], new Float32Array(numFeatures).fill(1)));
+    this.addParameter('bias', float32([numFeatures]));
+    this.addBuffer('running_mean', float32([numFeatures]));
+    this.addBuffer('running_var', float32([numFeatures], new Float32Array(numFeatures).fill(1)));
+    this.addBuffer('num_batches_tracked', int64([]));
+  }
+  forward(ctx: EmitContext, x: Value): Value {
+    if (this.training) throw new Error('BatchNorm2d: train-mode graphs are built by the training compiler; call model.eval() for inference');
+    const t = (n: string) => this.tensor(ctx, n);
+    // (N, C, H, W) -> (N, C, H, W), normalised with the running statistics
+    return ctx.graph.op1('BatchNormalization', [x, t('weight'), t('bias'), t('running_mean'), t('running_var')], { epsilon: this.eps });
+  }
+}
+
+export class ReLU6 extends Module {
+  readonly typeName = 'ReLU6';
+  forward(ctx: EmitContext, x: Value): Value {
+    const g = ctx.graph;
+    return g.op1('Clip', [x, g.scalar(0), g.scalar(6)]);
+  }
+}
+
+export class Dropout extends Module {
+  readonly typeName = 'Dropout';
+  constructor(readonly p = 0.5) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
+  }
+  forward(_ctx: EmitContext, x: Value): Value {
+    if (this.training && this.p > 0) throw new Error('Dropout: train-mode graphs are built by the training compiler; call model.eval() for inference');
+    return x; // identity in eval mode
+  }
+}
+
+export class Linear extends Module {
+  readonly typeName = 'Linear';
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+  ) {
+    super();
+    this.addParameter('weight', float32([outFeatures, inFeatures]));
+    this.addParameter('bias', float32([outFeatures]));
+  }
+  forward(ctx: EmitContext, x: Value): Value {
+    // (N, in) x (out, in)^T + (out) -> (N, out)
+    return ctx.graph.op1('Gemm', [x, this.tensor(ctx, 'weight'), this.tensor(ctx, 'bias')], { transB: 1 });
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  readonly typeName = 'AdaptiveAvgPool2d';
+  constructor(readonly outputSize: 1 | [1, 1] = [1, 1]) {
+    super();
+  }
+  forward(ctx: EmitContext, x: Value): Value {
+    return ctx.graph.op1('GlobalAveragePool', [x]); // (N, C, H, W) -> (N, C, 1, 1)
+  }
+}

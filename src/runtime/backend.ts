@@ -1,0 +1,32 @@
+// The runtime interface. The core (graph, nn, models) never imports ONNX Runtime; one module per
+// platform implements this: node.ts (onnxruntime-node), web.ts (onnxruntime-web).
+
+import type { Tensor } from '../tensor.js';
+
+export type Device = 'cpu' | 'webgpu' | 'cuda' | 'wasm';
+
+export interface SessionOptions {
+  device?: Device;
+  /** Intra-op threads (CPU). Default: the number of cores. */
+  threads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly device: Device;
+  run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly devices: readonly Device[];
+  createSession(model: Uint8Array, opts?: SessionOptions): Promise<Session>;
+}
+
+/** A device the runtime cannot give: the message says how to get it. */
+export class DeviceUnavailableError extends Error {
+  readonly code = 'DEVICE_UNAVAILABLE';
+}

@@ -1,0 +1,74 @@
+// The only module that imports onnxruntime-node.
+
+import os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import type { Tensor } from '../tensor.js';
+import { DeviceUnavailableError, type Backend, type Device, type Session, type SessionOptions } from './backend.js';
+
+const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
+
+const HOW_TO_GET: Record<string, string> = {
+  cuda: 'install the CUDA build of ONNX Runtime with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci` (needs CUDA 12 and cuDNN 9 on this machine)',
+  webgpu: "onnxruntime-node's WebGPU provider needs a GPU with a Vulkan (Linux), D3D12 (Windows) or Metal (macOS) driver",
+};
+
+function toOrt(t: Tensor): ort.Tensor {
+  return new ort.Tensor(t.dtype, t.data, t.shape as number[]);
+}
+
+function fromOrt(t: ort.Tensor): Tensor {
+  if (t.type !== 'float32' && t.type !== 'int64') throw new Error(`runtime: unsupported output type ${t.type}`);
+  return { dtype: t.type, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array };
+}
+
+class NodeSession implements Session {
+  constructor(
+    private readonly s: ort.InferenceSession,
+    readonly device: Device,
+  ) {}
+  get inputNames() {
+    return this.s.inputNames;
+  }
+  get outputNames() {
+    return this.s.outputNames;
+  }
+  async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) f[k] = toOrt(v);
+    const out = fetches ? await this.s.run(f, fetches as string[]) : await this.s.run(f);
+    const r: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(out)) r[k] = fromOrt(v);
+    return r;
+  }
+  release(): Promise<void> {
+    return this.s.release();
+  }
+}
+
+export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  const device = opts.device ?? 'cpu';
+  return {
+    executionProviders: [device],
+    intraOpNumThreads: opts.threads ?? os.availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+  };
+}
+
+export const nodeBackend: Backend = {
+  name: 'onnxruntime-node',
+  devices: DEVICES,
+  async createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    const device = opts.device ?? 'cpu';
+    if (!DEVICES.includes(device)) {
+      throw new RangeError(`Unsupported device: "${device}". Should be one of: ${DEVICES.join(', ')}`);
+    }
+    try {
+      return new NodeSession(await ort.InferenceSession.create(model, sessionOptions(opts)), device);
+    } catch (e) {
+      if (device === 'cpu') throw e;
+      const why = (e as Error).message.split('\n')[0];
+      throw new DeviceUnavailableError(`device '${device}' is not available (${why}): ${HOW_TO_GET[device]}`);
+    }
+  },
+};
