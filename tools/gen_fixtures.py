@@ -17,6 +17,8 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in tools/
+
 import numpy as np
 import torch
 import torchvision
