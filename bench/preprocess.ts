@@ -2,13 +2,18 @@
 // transformers, timm) on real photos, for each resize engine, and times each engine.
 //   npx tsc -p . && node dist/bench/preprocess.js [/work/shared/fixtures]
 // Prints a markdown table: max / mean |ours - reference| in normalized units and in 0-255 levels.
+//   node dist/bench/preprocess.js --write-fixture
+// rewrites test/fixtures/images/face_reference.safetensors.gz (face.jpg's four reference tensors,
+// copied unchanged from the shared file) for test/data.preprocess.test.ts.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { decodeRgb, sharpOneStep, preprocess, type ResizeEngine } from '../src/data/image.js';
 import { PRESETS, normalizeToChw, type PresetName, type PresetSpec } from '../src/data/transforms.js';
 
-const fixtures = process.argv[2] ?? '/work/shared/fixtures';
+const writeFixture = process.argv.includes('--write-fixture');
+const fixtures = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? '/work/shared/fixtures';
 const IMAGES = ['hot_dog.jpg', 'face.jpg', 'cat_720p.jpg'];
 // reference tensor name -> our preset
 const REFS: [string, PresetName][] = [
@@ -66,8 +71,30 @@ const VARIANTS: Variant[] = [
   oneStep('cubic', true),
 ];
 
+/** Writes F32 tensors as safetensors (8-byte LE header length, JSON header, data), gzipped. */
+function writeSafetensorsGz(path: string, tensors: Map<string, { shape: number[]; data: Float32Array }>): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const parts = [len, Buffer.from(json, 'utf8'), ...[...tensors.values()].map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  writeFileSync(path, gzipSync(Buffer.concat(parts), { level: 9 }));
+}
+
 async function main(): Promise<void> {
   const refs = readSafetensors(join(fixtures, 'preprocess_reference.safetensors'));
+  if (writeFixture) {
+    const out = 'test/fixtures/images/face_reference.safetensors.gz';
+    writeSafetensorsGz(out, new Map(REFS.map(([r]) => [`face.jpg:${r}`, refs.get(`face.jpg:${r}`)!])));
+    console.log(`wrote ${out}`);
+    return;
+  }
   const rows: string[] = [];
   rows.push('| preset | engine | image | max abs (norm.) | mean abs (norm.) | max (levels) | mean (levels) |');
   rows.push('| --- | --- | --- | --- | --- | --- | --- |');
