@@ -1,0 +1,100 @@
+// What the commands share: model options, building a model (from weights or not), errors.
+
+import { InvalidArgumentError, type Command } from 'commander';
+import { configFromStateDict } from '../models/config.js';
+import { MobileNetV2, type LastChannelRule, type MobileNetV2Options } from '../models/mobilenetv2.js';
+import { DeviceUnavailableError, type Device } from '../runtime/backend.js';
+import { loadWeights, type RegistryEntry } from '../weights/registry.js';
+import { badInput, CliError, EXIT } from './errors.js';
+
+export interface ModelFlags {
+  alpha?: number;
+  numClasses?: number;
+  inputSize?: number;
+  lastChannel?: LastChannelRule;
+  weights?: string;
+  /** Weight-init seed when no weights are loaded. */
+  seed?: number;
+}
+
+export function positiveNumber(name: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`${name} must be a number > 0, got "${v}"`);
+    return x;
+  };
+}
+
+export function positiveInt(name: string, min = 1) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}"`);
+    return x;
+  };
+}
+
+function lastChannelRule(v: string): LastChannelRule {
+  if (v !== 'seed' && v !== 'paper') throw new InvalidArgumentError(`must be 'seed' or 'paper', got "${v}"`);
+  return v;
+}
+
+export function deviceFlag(v: string): Device {
+  const all: Device[] = ['cpu', 'webgpu', 'cuda'];
+  if (!all.includes(v as Device)) throw new InvalidArgumentError(`Unsupported device: "${v}". Should be one of: ${all.join(', ')}`);
+  return v as Device;
+}
+
+/** --alpha --num-classes --input-size --last-channel: wherever a model is built. */
+export function addModelOptions(cmd: Command, defaults: { inputSize?: boolean } = {}): Command {
+  cmd
+    .option('--alpha <a>', 'width multiplier (default 1.0, or read off the weights)', positiveNumber('--alpha'))
+    .option('--num-classes <n>', 'number of classes (default 1000, or read off the weights)', positiveInt('--num-classes'))
+    .option('--last-channel <rule>', "last conv width: 'seed' scales 1280 with alpha; 'paper' keeps 1280 for alpha < 1", lastChannelRule);
+  if (defaults.inputSize !== false) cmd.option('--input-size <px>', 'input height and width (>= 32)', positiveInt('--input-size', 32));
+  return cmd;
+}
+
+export interface LoadedModel {
+  model: MobileNetV2;
+  entry?: RegistryEntry;
+  source?: string;
+}
+
+/** The model the flags describe, with weights loaded when --weights is given. */
+export async function buildModel(flags: ModelFlags): Promise<LoadedModel> {
+  const given: MobileNetV2Options = { alpha: flags.alpha, numClasses: flags.numClasses, lastChannel: flags.lastChannel };
+  if (!flags.weights) return { model: new MobileNetV2({ ...given, lastChannel: given.lastChannel ?? 'seed', seed: flags.seed ?? 0 }) };
+  const { stateDict, entry, source } = await loadWeights(flags.weights, { progress: true });
+  const cfg = configFromStateDict(stateDict, given);
+  const model = new MobileNetV2(cfg);
+  try {
+    model.loadStateDict(stateDict, true);
+  } catch (e) {
+    const hint = flags.alpha === undefined && cfg.alpha === undefined ? ' (is it a MobileNetV2 of another width? pass --alpha)' : '';
+    throw badInput(`${source}: ${(e as Error).message}${hint}`);
+  }
+  return { model, entry, source };
+}
+
+/** Run a command body; turn every expected failure into one line and an exit code. */
+export async function runCommand(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    let exitCode: number = EXIT.INTERNAL;
+    if (e instanceof CliError) exitCode = e.exitCode;
+    else if (e instanceof DeviceUnavailableError) exitCode = EXIT.DEVICE;
+    else if (e instanceof RangeError || e instanceof TypeError) exitCode = EXIT.USAGE;
+    else if (isUserFileError(err)) exitCode = EXIT.INPUT;
+    const msg = err.message.split('\n')[0];
+    process.stderr.write(`mobilenetv2: ${msg}\n`);
+    if (exitCode === EXIT.INTERNAL || process.env['MOBILENETV2_DEBUG']) process.stderr.write(`${exitCode === EXIT.INTERNAL ? 'this looks like a bug; please report it with this trace:\n' : ''}${err.stack}\n`);
+    process.exitCode = exitCode;
+  }
+}
+
+/** Errors our readers raise about a user's file: they start with the file name. */
+function isUserFileError(e: Error & { code?: string }): boolean {
+  return ['E_IMAGE', 'E_WEIGHTS', 'ENOENT', 'EACCES', 'EISDIR', 'E_DOWNLOAD'].includes(e.code ?? '') || /^[^\s:]+\S*: /.test(e.message);
+}

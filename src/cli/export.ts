@@ -1,0 +1,51 @@
+import { Command, Option } from 'commander';
+import { inferenceOnnx } from '../compile.js';
+import { writePth } from '../weights/pth.js';
+import { writeSafetensors } from '../weights/safetensors.js';
+import { addModelOptions, buildModel, positiveInt, runCommand, type ModelFlags } from './common.js';
+import { usage } from './errors.js';
+import { writeFileAtomic } from './files.js';
+
+interface ExportFlags extends ModelFlags {
+  onnx?: string;
+  safetensors?: string;
+  pth?: string;
+  pthFormat: 'zip' | 'legacy';
+  foldBn: boolean;
+  batch?: number;
+}
+
+export function exportCommand(): Command {
+  const cmd = new Command('export')
+    .description('write the model as ONNX (opset 17) and/or its state dict as .safetensors / .pth (torchvision keys: torch.load + load_state_dict(strict=True) accept it)')
+    .option('--weights <name|file>', 'registry name or .pth/.safetensors file (default: the seeded random init)')
+    .option('--onnx <file>', 'ONNX file to write (input "input" N x 3 x H x W, output "logits")')
+    .option('--safetensors <file>', 'state dict as safetensors')
+    .option('--pth <file>', 'state dict as a PyTorch .pth')
+    .addOption(new Option('--pth-format <format>', 'torch.save format').choices(['zip', 'legacy']).default('zip'))
+    .option('--no-fold-bn', 'ONNX: keep BatchNorm as its own operator')
+    .option('--batch <n>', 'ONNX: fixed batch size (default: dynamic)', positiveInt('--batch'))
+    .option('--seed <n>', 'weight-init seed when no --weights is given', positiveInt('--seed', 0), 0);
+  addModelOptions(cmd).action((flags: ExportFlags) =>
+    runCommand(async () => {
+      if (!flags.onnx && !flags.safetensors && !flags.pth) throw usage('nothing to export: give --onnx, --safetensors and/or --pth');
+      const { model, source } = await buildModel(flags);
+      const meta = { weights: source ?? `random init (seed ${flags.seed ?? 0})`, alpha: String(model.alpha), num_classes: String(model.numClasses), last_channel: String(model.lastChannel) };
+      if (flags.onnx) {
+        const size = flags.inputSize ?? 224;
+        await writeFileAtomic(flags.onnx, inferenceOnnx(model.eval(), { inputSize: size, foldBN: flags.foldBn, batch: flags.batch ?? 'N' }, meta));
+        process.stderr.write(`wrote ${flags.onnx} (input [${flags.batch ?? 'N'}, 3, ${size}, ${size}])\n`);
+      }
+      const sd = model.stateDict();
+      if (flags.safetensors) {
+        await writeFileAtomic(flags.safetensors, writeSafetensors(sd, meta));
+        process.stderr.write(`wrote ${flags.safetensors} (${sd.size} tensors)\n`);
+      }
+      if (flags.pth) {
+        await writeFileAtomic(flags.pth, writePth(sd, { format: flags.pthFormat }));
+        process.stderr.write(`wrote ${flags.pth} (${sd.size} tensors, ${flags.pthFormat} format)\n`);
+      }
+    }),
+  );
+  return cmd;
+}

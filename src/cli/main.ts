@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// mobilenetv2: build, inspect, run and export MobileNetV2 from the command line.
+
+import { Command, CommanderError } from 'commander';
+import { EXIT } from './errors.js';
+import { summaryCommand } from './summary.js';
+import { predictCommand } from './predict.js';
+import { runTensorCommand } from './run.js';
+import { exportCommand } from './export.js';
+
+export function program(): Command {
+  const p = new Command('mobilenetv2')
+    .description('MobileNetV2 for TypeScript: exact to PyTorch, run by ONNX Runtime')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  p.addCommand(summaryCommand());
+  p.addCommand(predictCommand());
+  p.addCommand(runTensorCommand());
+  p.addCommand(exportCommand());
+  return p;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; commander has already printed its one-line error otherwise
+      process.exitCode = e.exitCode === 0 ? 0 : EXIT.USAGE;
+      return;
+    }
+    throw e;
+  }
+}
+
+await main();

@@ -1,0 +1,49 @@
+import { Command, Option } from 'commander';
+import { Predictor } from '../predictor.js';
+import { nodeBackend } from '../runtime/node.js';
+import { shapeStr } from '../tensor.js';
+import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
+import { addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
+import { badInput } from './errors.js';
+import { readUserFile, writeFileAtomic } from './files.js';
+import type { Device } from '../runtime/backend.js';
+
+interface RunFlags extends ModelFlags {
+  input: string;
+  output: string;
+  device: Device;
+  threads?: number;
+  foldBn: boolean;
+}
+
+export function runTensorCommand(): Command {
+  const cmd = new Command('run')
+    .description("run the network on a tensor: reads `input` (N x 3 x H x W float32) from a safetensors file, writes `logits` (the parity tool: feed it what you fed PyTorch)")
+    .requiredOption('--weights <name|file>', 'registry name or .pth/.safetensors file')
+    .requiredOption('--input <file>', 'safetensors file holding tensor "input"')
+    .requiredOption('--output <file>', 'safetensors file to write tensor "logits" to')
+    .addOption(new Option('--device <device>', 'where ONNX Runtime runs the network').argParser(deviceFlag).default('cpu'))
+    .option('--threads <n>', 'CPU threads for ONNX Runtime', positiveInt('--threads'))
+    .option('--no-fold-bn', 'keep BatchNorm as its own operator (default: folded into the convs)');
+  addModelOptions(cmd, { inputSize: false }).action((flags: RunFlags) =>
+    runCommand(async () => {
+      const { tensors } = readSafetensors(await readUserFile(flags.input), flags.input);
+      const input = tensors.get('input');
+      if (!input) throw badInput(`${flags.input}: no tensor named "input" (found: ${[...tensors.keys()].join(', ') || 'none'})`);
+      if (input.dtype !== 'float32' || input.shape.length !== 4 || input.shape[1] !== 3) {
+        throw badInput(`${flags.input}: "input" must be float32 N x 3 x H x W, got ${input.dtype} ${shapeStr(input.shape)}`);
+      }
+      if (input.shape[2]! < 32 || input.shape[3]! < 32) throw badInput(`${flags.input}: "input" is ${input.shape[2]}x${input.shape[3]}; the network needs at least 32x32`);
+      const { model, source } = await buildModel(flags);
+      const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads, foldBN: flags.foldBn });
+      try {
+        const { logits } = await predictor.run(input);
+        await writeFileAtomic(flags.output, writeSafetensors(new Map([['logits', logits]]), { weights: source ?? '', input: flags.input }));
+        process.stderr.write(`wrote logits ${shapeStr(logits.shape)} to ${flags.output}\n`);
+      } finally {
+        await predictor.release();
+      }
+    }),
+  );
+  return cmd;
+}
