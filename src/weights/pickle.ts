@@ -4,6 +4,7 @@
 // It also holds a tiny pickle writer (protocol 2), enough to write a state_dict as torch does.
 
 import { plainBytes } from './dtype.js';
+import { WeightsError } from './errors.js';
 
 /** A Python tuple (kept apart from lists so that shapes and persistent ids read as tuples). */
 export class PyTuple {
@@ -49,7 +50,7 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
   const { file } = opts;
   const bytes = plainBytes(input);
   const fail = (msg: string): never => {
-    throw new Error(`${file}: ${msg}`);
+    throw new WeightsError(`${file}: ${msg}`);
   };
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = offset;

@@ -10,6 +10,7 @@
 import { unzipSync } from 'fflate';
 import { numel, shapeStr, type StateDict, type Tensor } from '../tensor.js';
 import { ELEMENT_SIZE, decodeElements, loadedDType, plainBytes, tensorBytes, type FileDType } from './dtype.js';
+import { WeightsError } from './errors.js';
 import { PickleWriter, PyCallable, PyDict, PyTuple, typeName, unpickle, type PyValue } from './pickle.js';
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -57,7 +58,7 @@ function intList(v: PyValue, what: string, fail: (m: string) => never): number[]
 /** The allow-list: every global a state_dict pickle may name, and what calling it builds. */
 function makeResolver(file: string) {
   const fail = (m: string): never => {
-    throw new Error(`${file}: ${m}`);
+    throw new WeightsError(`${file}: ${m}`);
   };
   const rebuildTensor = (args: PyValue[]): PyValue => {
     // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -311,7 +312,7 @@ function loadLegacy(bytes: Uint8Array, file: string, fail: (m: string) => never)
 export function loadPthObject(input: Uint8Array, file: string): PyValue {
   const bytes = plainBytes(input);
   const fail = (m: string): never => {
-    throw new Error(`${file}: ${m}`);
+    throw new WeightsError(`${file}: ${m}`);
   };
   if (isZip(bytes)) return loadZip(bytes, file, fail);
   if (bytes.length >= 262 && new TextDecoder('latin1').decode(bytes.subarray(257, 262)) === 'ustar') {
@@ -341,7 +342,7 @@ export const CHECKPOINT_KEYS = ['state_dict', 'model_state_dict', 'model', 'net'
  */
 export function findStateDict(obj: PyValue, file: string): StateDict {
   const fail = (m: string): never => {
-    throw new Error(`${file}: ${m}`);
+    throw new WeightsError(`${file}: ${m}`);
   };
   if (!(obj instanceof PyDict)) fail(`holds a ${typeName(obj)}, not a state_dict`);
   const d = obj as PyDict;

@@ -5,6 +5,7 @@
 
 import { numel, shapeStr, type StateDict, type Tensor } from '../tensor.js';
 import { ELEMENT_SIZE, decodeElements, loadedDType, plainBytes, tensorBytes, type FileDType } from './dtype.js';
+import { WeightsError } from './errors.js';
 
 /** The reference implementation refuses headers above 100 MB; so do we. */
 const MAX_HEADER = 100_000_000;
@@ -39,7 +40,7 @@ export function looksLikeSafetensors(bytes: Uint8Array): boolean {
 export function readSafetensors(input: Uint8Array, file: string): Safetensors {
   const bytes = plainBytes(input);
   const fail = (msg: string): never => {
-    throw new Error(`${file}: ${msg}`);
+    throw new WeightsError(`${file}: ${msg}`);
   };
   if (bytes.length < 8) fail(`not a safetensors file (${bytes.length} bytes, shorter than the 8-byte header length)`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
