@@ -14,10 +14,9 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  p.addCommand(summaryCommand());
-  p.addCommand(predictCommand());
-  p.addCommand(runTensorCommand());
-  p.addCommand(exportCommand());
+  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand()]) {
+    p.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
+  }
   return p;
 }
 

@@ -29,7 +29,7 @@ export function runTensorCommand(): Command {
     runCommand(async () => {
       const { tensors } = readSafetensors(await readUserFile(flags.input), flags.input);
       const input = tensors.get('input');
-      if (!input) throw badInput(`${flags.input}: no tensor named "input" (found: ${[...tensors.keys()].join(', ') || 'none'})`);
+      if (!input) throw badInput(`${flags.input}: no tensor named "input" (found ${tensors.size}: ${[...tensors.keys()].slice(0, 5).join(', ') || 'none'}${tensors.size > 5 ? ', ...' : ''})`);
       if (input.dtype !== 'float32' || input.shape.length !== 4 || input.shape[1] !== 3) {
         throw badInput(`${flags.input}: "input" must be float32 N x 3 x H x W, got ${input.dtype} ${shapeStr(input.shape)}`);
       }

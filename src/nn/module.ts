@@ -90,7 +90,10 @@ export abstract class Module {
         problems.push(`dtype mismatch for ${k}: checkpoint has ${t.dtype}, model has ${mine.dtype}`);
       }
     }
-    if (problems.length) throw new Error(`state dict does not fit ${this.typeName}: ${problems.join('; ')}`);
+    if (problems.length) {
+      const shown = problems.slice(0, 3).join('; ');
+      throw new Error(`state dict does not fit ${this.typeName}: ${shown}${problems.length > 3 ? `; ... (${problems.length - 3} more)` : ''}`);
+    }
     for (const [path, m] of this.namedModules()) {
       const prefix = path ? `${path}.` : '';
       for (const [n, p] of m.params) {

@@ -52,8 +52,12 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
     intraOpNumThreads: opts.threads ?? os.availableParallelism(),
     interOpNumThreads: 1,
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+    // a missing GPU provider is reported by our own one-line error, not ORT's log
+    logSeverityLevel: device === 'cpu' ? 3 : 4,
   };
 }
+
+let initialised = false;
 
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
@@ -63,12 +67,23 @@ export const nodeBackend: Backend = {
     if (!DEVICES.includes(device)) {
       throw new RangeError(`Unsupported device: "${device}". Should be one of: ${DEVICES.join(', ')}`);
     }
+    // ORT reads its log level once, when it first initialises: keep a missing GPU provider's
+    // native error log quiet (the error below says what is wrong and how to fix it)
+    if (device !== 'cpu' && !initialised) ort.env.logLevel = 'fatal';
+    initialised = true;
     try {
       return new NodeSession(await ort.InferenceSession.create(model, sessionOptions(opts)), device);
     } catch (e) {
       if (device === 'cpu') throw e;
-      const why = (e as Error).message.split('\n')[0];
+      const why = shortReason((e as Error).message);
       throw new DeviceUnavailableError(`device '${device}' is not available (${why}): ${HOW_TO_GET[device]}`);
     }
   },
 };
+
+/** The useful part of ORT's provider errors ("... was false. Failed to get a WebGPU adapter: ..."). */
+function shortReason(message: string): string {
+  const line = message.split('\n')[0]!;
+  const i = line.lastIndexOf('Failed to');
+  return (i >= 0 ? line.slice(i) : line).slice(0, 160);
+}
