@@ -76,15 +76,24 @@ export class Predictor {
   }
 }
 
-/** The k most probable classes of each row of (N, C) probabilities. */
+/** The k most probable classes of each row of (N, C) probabilities, best first (ties: lower index). */
 export function topk(probabilities: Tensor, logits: Tensor, k: number): TopK[][] {
   const [n, c] = probabilities.shape as [number, number];
   const p = probabilities.data as Float32Array;
   const l = logits.data as Float32Array;
+  const kk = Math.min(k, c);
   const rows: TopK[][] = [];
   for (let i = 0; i < n; i++) {
-    const idx = Array.from({ length: c }, (_, j) => j).sort((a, b) => p[i * c + b]! - p[i * c + a]! || a - b);
-    rows.push(idx.slice(0, Math.min(k, c)).map((j) => ({ index: j, probability: p[i * c + j]!, logit: l[i * c + j]! })));
+    const best: number[] = []; // indices, kept sorted by probability, descending: O(C * k)
+    for (let j = 0; j < c; j++) {
+      const v = p[i * c + j]!;
+      if (best.length === kk && v <= p[i * c + best[kk - 1]!]!) continue;
+      let pos = best.length;
+      while (pos > 0 && p[i * c + best[pos - 1]!]! < v) pos--;
+      best.splice(pos, 0, j);
+      if (best.length > kk) best.pop();
+    }
+    rows.push(best.map((j) => ({ index: j, probability: p[i * c + j]!, logit: l[i * c + j]! })));
   }
   return rows;
 }
