@@ -61,7 +61,8 @@ async function main(): Promise<void> {
 
   // End to end: JPEG files -> decode + resize + crop (sharp + Pillow-exact resampling) -> network -> top-5,
   // decoding batch i+1 while the network runs batch i.
-  const imgDir = existsSync('/work/shared/fixtures/images') ? '/work/shared/fixtures/images' : new URL('../../test/fixtures/images', import.meta.url).pathname;
+  const shared = new URL('../../../shared/fixtures/images', import.meta.url).pathname; // ../shared beside the checkout
+  const imgDir = existsSync(shared) ? shared : new URL('../../test/fixtures/images', import.meta.url).pathname;
   const photos = ['hot_dog.jpg', 'face.jpg', 'cat_720p.jpg'].map((f) => `${imgDir}/${f}`).filter((f) => existsSync(f));
   const e2e: Record<string, unknown> = {};
   if (photos.length) {

@@ -1,6 +1,6 @@
 // Measures how far our decode + resize is from the reference pipelines (PIL via torchvision,
 // transformers, timm) on real photos, for each resize engine, and times each engine.
-//   npx tsc -p . && node dist/bench/preprocess.js [/work/shared/fixtures]
+//   npx tsc -p . && node dist/bench/preprocess.js [../shared/fixtures]
 // Prints a markdown table: max / mean |ours - reference| in normalized units and in 0-255 levels.
 //   node dist/bench/preprocess.js --write-fixture
 // rewrites test/fixtures/images/face_reference.safetensors.gz (face.jpg's four reference tensors,
@@ -13,7 +13,7 @@ import { decodeRgb, sharpOneStep, preprocess, type ResizeEngine } from '../src/d
 import { PRESETS, normalizeToChw, type PresetName, type PresetSpec } from '../src/data/transforms.js';
 
 const writeFixture = process.argv.includes('--write-fixture');
-const fixtures = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? '/work/shared/fixtures';
+const fixtures = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? new URL('../../../shared/fixtures', import.meta.url).pathname;
 const IMAGES = ['hot_dog.jpg', 'face.jpg', 'cat_720p.jpg'];
 // reference tensor name -> our preset
 const REFS: [string, PresetName][] = [

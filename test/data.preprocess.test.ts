@@ -29,7 +29,8 @@ import {
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 // Compiled to dist/test/, the sources' fixtures are two levels up.
 const FIXTURES = here('../../test/fixtures/images/');
-const SHARED = '/work/shared/fixtures';
+// ../shared beside the checkout (as in CI's clone), compiled to dist/test/: three levels up.
+const SHARED = here('../../../shared/fixtures');
 
 type Refs = Map<string, Float32Array>;
 
