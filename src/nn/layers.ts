@@ -18,15 +18,27 @@ export class Sequential extends Module {
 
 export interface Conv2dOptions {
   stride?: number;
-  padding?: number;
+  /** Symmetric zero padding (PyTorch's), or 'same-tf': TensorFlow's "SAME", from the input size. */
+  padding?: number | 'same-tf';
   groups?: number;
   bias?: boolean;
+}
+
+/**
+ * TensorFlow's "SAME" padding along one axis (tf.nn notes on padding): the output is
+ * ceil(in / stride); the total padding is split with the extra pixel AFTER. For a 3x3 stride-2
+ * conv on an even input that is 0 before and 1 after (PyTorch's padding=1 puts 1 on both sides).
+ */
+export function tfSamePads(inSize: number, kernel: number, stride: number): [number, number] {
+  const total = Math.max(inSize % stride === 0 ? kernel - stride : kernel - (inSize % stride), 0);
+  const before = Math.floor(total / 2);
+  return [before, total - before];
 }
 
 export class Conv2d extends Module {
   readonly typeName = 'Conv2d';
   readonly stride: number;
-  readonly padding: number;
+  readonly padding: number | 'same-tf';
   readonly groups: number;
   constructor(
     readonly inChannels: number,
@@ -45,14 +57,25 @@ export class Conv2d extends Module {
     if (opts.bias ?? true) this.addParameter('bias', float32([outChannels]));
   }
   forward(ctx: EmitContext, x: Value): Value {
-    const p = this.padding;
     const inputs = [x, this.tensor(ctx, 'weight')];
     if (this.params.has('bias')) inputs.push(this.tensor(ctx, 'bias'));
+    let pads: number[];
+    if (this.padding === 'same-tf') {
+      // computed from this conv's own input size, so it holds at any image size
+      const [h, w] = [x.shape[2], x.shape[3]];
+      if (typeof h !== 'number' || typeof w !== 'number') throw new Error(`Conv2d: 'same-tf' padding needs a static H x W, got [${x.shape.join(', ')}]`);
+      const [top, bottom] = tfSamePads(h, this.kernelSize, this.stride);
+      const [left, right] = tfSamePads(w, this.kernelSize, this.stride);
+      pads = [top, left, bottom, right]; // ONNX order: begins (H, W), then ends (H, W)
+    } else {
+      const p = this.padding;
+      pads = [p, p, p, p];
+    }
     // (N, Cin, H, W) -> (N, Cout, Ho, Wo)
     return ctx.graph.op1('Conv', inputs, {
       kernel_shape: [this.kernelSize, this.kernelSize],
       strides: [this.stride, this.stride],
-      pads: [p, p, p, p],
+      pads,
       group: this.groups,
     });
   }
