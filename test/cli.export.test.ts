@@ -1,0 +1,94 @@
+// `mobilenetv2 export` as a child process: the .pth and .safetensors it writes read back (with our
+// readers) as the seeded model's 314 tensors, bit for bit, with PyTorch's keys, order and shapes;
+// the ONNX is opset 17 with input N x 3 x 64 x 64. No output flag is exit 2; a missing folder exit 3.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MobileNetV2 } from '../src/models/mobilenetv2.js';
+import type onnxProto from 'onnx-proto';
+import { fromOnnx } from '../src/onnx/export.js';
+import type { StateDict, Tensor } from '../src/tensor.js';
+import { readPth } from '../src/weights/pth.js';
+import { readSafetensors } from '../src/weights/safetensors.js';
+import { fixturePath } from './helpers/parity.js';
+
+// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
+const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+/** A fresh empty folder for one test. */
+const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
+interface Result { code: number | null; stdout: string; stderr: string }
+/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
+function cli(args: string[], cwd: string): Result {
+  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
+  delete env['MOBILENETV2_DEBUG'];
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+/** The contract for a user's mistake: exit code, exactly one `mobilenetv2: ` line naming `names`, no stack. */
+function assertOneLine(r: Result, code: number, ...names: string[]): string {
+  assert.equal(r.code, code, `exit code ${r.code}, stderr: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /^ {4}at /m, 'no stack trace');
+  const lines = r.stderr.split('\n');
+  assert.equal(lines.pop(), '', 'stderr ends with a newline');
+  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0]!, /^mobilenetv2: \S/);
+  for (const n of names) assert.ok(lines[0]!.includes(n), `"${lines[0]}" names ${n}`);
+  return lines[0]!;
+}
+interface Case { name: string; state_dict: [string, 'F32' | 'I64', number[]][] }
+const { cases } = JSON.parse(readFileSync(fixturePath('parity', 'cases.json'), 'utf8')) as { cases: Case[] };
+const pytorch = cases.find((k) => k.name === 'a0.25_c10_seed')!.state_dict; // the PyTorch seed model's [key, dtype, shape]
+
+const bytesOf = (t: Tensor): Buffer => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
+/** Same keys in the same order, same dtypes, shapes and bits. */
+function assertSameStateDict(got: StateDict, want: StateDict, file: string): void {
+  assert.deepEqual([...got.keys()], [...want.keys()], `${file}: keys and order`);
+  for (const [key, w] of want) {
+    const g = got.get(key)!;
+    assert.equal(g.dtype, w.dtype, `${file}: ${key} dtype`);
+    assert.deepEqual(g.shape, w.shape, `${file}: ${key} shape`);
+    assert.ok(bytesOf(g).equals(bytesOf(w)), `${file}: ${key} values differ`);
+  }
+}
+
+test('export --alpha 0.25 --num-classes 10 --pth --safetensors --onnx --input-size 64 writes the seeded model', () => {
+  const cwd = freshDir();
+  const r = cli(['export', '--alpha', '0.25', '--num-classes', '10', '--pth', 'a.pth', '--safetensors', 'a.safetensors', '--onnx', 'a.onnx', '--input-size', '64'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /mobilenetv2: /);
+  assert.deepEqual(readdirSync(cwd).sort(), ['a.onnx', 'a.pth', 'a.safetensors'], 'the three files and nothing else');
+
+  const want = new MobileNetV2({ alpha: 0.25, numClasses: 10, lastChannel: 'seed', seed: 0 }).stateDict();
+  assert.equal(want.size, 314);
+  assert.deepEqual([...want].map(([k, t]) => [k, t.dtype === 'float32' ? 'F32' : 'I64', t.shape]), pytorch, "the model has PyTorch's keys and shapes");
+  assertSameStateDict(readPth(readFileSync(join(cwd, 'a.pth')), 'a.pth'), want, 'a.pth');
+  assertSameStateDict(readSafetensors(readFileSync(join(cwd, 'a.safetensors')), 'a.safetensors').tensors, want, 'a.safetensors');
+
+  const onnx = fromOnnx(readFileSync(join(cwd, 'a.onnx')));
+  assert.deepEqual(onnx.opsetImport.map((o) => [o.domain ?? '', Number(o.version)]), [['', 17]]);
+  const graph = onnx.graph!;
+  const dims = (v: onnxProto.onnx.IValueInfoProto) => v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+  assert.deepEqual(graph.input!.map((v) => [v.name, dims(v)]), [['input', ['N', 3, 64, 64]]]);
+  assert.deepEqual(graph.output!.map((v) => [v.name, dims(v)]), [['logits', ['N', 10]]]);
+});
+
+test('BAD CALL - export with no output flag is exit 2, one line, and writes nothing', () => {
+  const cwd = freshDir();
+  const r = cli(['export', '--alpha', '0.25'], cwd);
+  assertOneLine(r, 2, '--onnx', '--safetensors', '--pth');
+  assert.deepEqual(readdirSync(cwd), []);
+});
+
+test('BAD CALL - export into a folder that does not exist is exit 3 naming the file, and writes nothing', () => {
+  const cwd = freshDir();
+  const r = cli(['export', '--alpha', '0.25', '--num-classes', '10', '--safetensors', join('missing', 'a.safetensors')], cwd);
+  assertOneLine(r, 3, join('missing', 'a.safetensors'));
+  assert.deepEqual(readdirSync(cwd), [], 'no folder created, no temporary file');
+});

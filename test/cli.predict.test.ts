@@ -1,0 +1,125 @@
+// `mobilenetv2 predict` as a child process, with parity-filled 1000-class weights (no download):
+// JSON and text output, a batch with bad images (exit 5, the good one still answered), all bad
+// (exit 3), and answers in input order whatever the batch size.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { imagenetClasses } from '../src/data/labels.js';
+import { MobileNetV2 } from '../src/models/mobilenetv2.js';
+import { writePth } from '../src/weights/pth.js';
+import { fixturePath, parityStateDict } from './helpers/parity.js';
+
+// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
+const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+/** A fresh empty folder for one test. */
+const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
+interface Result { code: number | null; stdout: string; stderr: string }
+/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
+function cli(args: string[], cwd: string): Result {
+  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
+  delete env['MOBILENETV2_DEBUG'];
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+interface Answer { file: string; top: { index: number; label: string; probability: number; logit: number }[] }
+
+/** Folder with face.jpg, bad.jpg (a text file) and w.pth (parity-filled MobileNetV2 0.25, 1000 classes). */
+let cwd: string;
+before(() => {
+  cwd = freshDir();
+  copyFileSync(fixturePath('images', 'face.jpg'), join(cwd, 'face.jpg'));
+  writeFileSync(join(cwd, 'bad.jpg'), 'this is text, not a JPEG\n');
+  const m = new MobileNetV2({ alpha: 0.25, numClasses: 1000, lastChannel: 'seed' });
+  writeFileSync(join(cwd, 'w.pth'), writePth(parityStateDict(m.stateDict())));
+});
+
+const jsonLines = (stdout: string): Answer[] => stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Answer);
+
+/** One answer: k ImageNet classes, probabilities (and logits) descending, summing to <= 1. */
+function assertAnswer(a: Answer, file: string, k: number): void {
+  const classes = imagenetClasses();
+  assert.equal(a.file, file);
+  assert.equal(a.top.length, k);
+  for (const t of a.top) {
+    assert.ok(Number.isInteger(t.index) && t.index >= 0 && t.index < 1000, `index ${t.index}`);
+    assert.equal(t.label, classes[t.index]);
+    assert.ok(t.probability > 0 && t.probability <= 1, `probability ${t.probability}`);
+  }
+  for (let i = 1; i < k; i++) {
+    assert.ok(a.top[i - 1]!.probability >= a.top[i]!.probability, 'probabilities sorted descending');
+    assert.ok(a.top[i - 1]!.logit >= a.top[i]!.logit, 'logits sorted descending');
+  }
+  assert.ok(a.top.reduce((s, t) => s + t.probability, 0) <= 1 + 1e-6);
+}
+
+let json: Answer;
+test('predict face.jpg --topk 3 --json prints one JSON line: 3 ImageNet classes, probabilities descending', () => {
+  const r = cli(['predict', 'face.jpg', '--weights', 'w.pth', '--topk', '3', '--json'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout.split('\n').length, 2, 'one line and its newline');
+  json = jsonLines(r.stdout)[0]!;
+  assertAnswer(json, 'face.jpg', 3);
+});
+
+test('predict face.jpg --topk 3 (text) prints the file name, then the same 3 classes ranked', () => {
+  const r = cli(['predict', 'face.jpg', '--weights', 'w.pth', '--topk', '3'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.pop(), '');
+  assert.equal(lines.length, 4, r.stdout);
+  assert.equal(lines[0], 'face.jpg');
+  lines.slice(1).forEach((line, i) => {
+    const t = json.top[i]!;
+    const m = /^ {2}(\d+)\. (.+?) +(\d+\.\d\d)% {2}\(class (\d+)\)$/.exec(line);
+    assert.ok(m, `ranked line: "${line}"`);
+    assert.deepEqual([Number(m[1]), m[2], Number(m[4])], [i + 1, t.label, t.index]);
+    assert.equal(m[3], (100 * t.probability).toFixed(2));
+  });
+});
+
+test('BAD CALL - predict face.jpg bad.jpg missing.png is exit 5: face.jpg answered, one line per bad file, a summary line', () => {
+  const r = cli(['predict', 'face.jpg', 'bad.jpg', 'missing.png', '--weights', 'w.pth', '--topk', '3', '--json'], cwd);
+  assert.equal(r.code, 5, r.stderr);
+  assert.doesNotMatch(r.stderr, /^ {4}at /m);
+  const answers = jsonLines(r.stdout);
+  assert.equal(answers.length, 1);
+  assertAnswer(answers[0]!, 'face.jpg', 3);
+  assert.deepEqual(answers[0]!.top.map((t) => t.index), json.top.map((t) => t.index));
+  const lines = r.stderr.split('\n');
+  assert.equal(lines.pop(), '');
+  assert.equal(lines.length, 3, r.stderr);
+  for (const l of lines) assert.match(l, /^mobilenetv2: \S/);
+  assert.ok(lines.some((l) => l.includes('bad.jpg')) && lines.some((l) => l.includes('missing.png')), r.stderr);
+  assert.ok(lines[2]!.includes('2 of 3'), lines[2]);
+});
+
+test('BAD CALL - predict with only bad images (bad.jpg missing.png) is exit 3, nothing on stdout', () => {
+  const r = cli(['predict', 'bad.jpg', 'missing.png', '--weights', 'w.pth'], cwd);
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.doesNotMatch(r.stderr, /^ {4}at /m);
+  const lines = r.stderr.split('\n');
+  assert.equal(lines.pop(), '');
+  for (const l of lines) assert.match(l, /^mobilenetv2: \S/);
+  assert.ok(lines.some((l) => l.includes('bad.jpg')) && lines.some((l) => l.includes('missing.png')), r.stderr);
+});
+
+test('predict --batch-size 1 over 3 copies of the image answers all 3, in input order, identically', () => {
+  for (const name of ['c.jpg', 'a.jpg', 'b.jpg']) copyFileSync(join(cwd, 'face.jpg'), join(cwd, name));
+  const r = cli(['predict', 'c.jpg', 'a.jpg', 'b.jpg', '--weights', 'w.pth', '--topk', '3', '--json', '--batch-size', '1'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  const answers = jsonLines(r.stdout);
+  assert.deepEqual(answers.map((a) => a.file), ['c.jpg', 'a.jpg', 'b.jpg']);
+  for (const a of answers) {
+    assertAnswer(a, a.file, 3);
+    assert.deepEqual(a.top.map((t) => t.index), json.top.map((t) => t.index));
+    a.top.forEach((t, i) => assert.ok(Math.abs(t.probability - json.top[i]!.probability) <= 1e-6));
+  }
+});

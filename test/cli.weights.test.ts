@@ -1,0 +1,81 @@
+// Weights the user gives the CLI, through `run` and `predict`: a missing file, a truncated .pth,
+// another width than --alpha says, an unknown registry name. Each is one line and an exit code;
+// nothing is downloaded (the cache is an empty temporary folder) and no output is left behind.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MobileNetV2 } from '../src/models/mobilenetv2.js';
+import { float32 } from '../src/tensor.js';
+import { writePth } from '../src/weights/pth.js';
+import { writeSafetensors } from '../src/weights/safetensors.js';
+import { fixturePath } from './helpers/parity.js';
+
+// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
+const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+/** A fresh empty folder for one test. */
+const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
+interface Result { code: number | null; stdout: string; stderr: string }
+/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
+function cli(args: string[], cwd: string): Result {
+  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
+  delete env['MOBILENETV2_DEBUG'];
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+/** The contract for a user's mistake: exit code, exactly one `mobilenetv2: ` line naming `names`, no stack. */
+function assertOneLine(r: Result, code: number, ...names: string[]): string {
+  assert.equal(r.code, code, `exit code ${r.code}, stderr: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /^ {4}at /m, 'no stack trace');
+  const lines = r.stderr.split('\n');
+  assert.equal(lines.pop(), '', 'stderr ends with a newline');
+  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0]!, /^mobilenetv2: \S/);
+  for (const n of names) assert.ok(lines[0]!.includes(n), `"${lines[0]}" names ${n}`);
+  return lines[0]!;
+}
+/** Bytes of w05.pth: a seeded MobileNetV2 0.5 with 10 classes, as torch.save's zip format. */
+let w05: Uint8Array;
+/** Folder holding in.safetensors (input 1 x 3 x 32 x 32) and face.jpg. */
+let data: string;
+before(() => {
+  w05 = writePth(new MobileNetV2({ alpha: 0.5, numClasses: 10, lastChannel: 'seed', seed: 0 }).stateDict());
+  data = freshDir();
+  writeFileSync(join(data, 'in.safetensors'), writeSafetensors(new Map([['input', float32([1, 3, 32, 32])]])));
+  copyFileSync(fixturePath('images', 'face.jpg'), join(data, 'face.jpg'));
+});
+
+const runArgs = (weights: string, ...more: string[]) => ['run', '--weights', weights, '--input', join(data, 'in.safetensors'), '--output', 'out.safetensors', ...more];
+
+test('BAD CALL - run --weights nope.pth (missing) is exit 3: "nope.pth: no such file"', () => {
+  const cwd = freshDir();
+  const line = assertOneLine(cli(runArgs('nope.pth'), cwd), 3);
+  assert.equal(line, 'mobilenetv2: nope.pth: no such file');
+  assert.deepEqual(readdirSync(cwd), []);
+});
+
+test('BAD CALL - run with a truncated .pth (its first 1000 bytes) is exit 3 naming it, and leaves no output or temporary file', () => {
+  const cwd = freshDir();
+  writeFileSync(join(cwd, 'cut.pth'), w05.subarray(0, 1000));
+  assertOneLine(cli(runArgs('cut.pth'), cwd), 3, 'cut.pth');
+  assert.deepEqual(readdirSync(cwd), ['cut.pth']);
+});
+
+test('BAD CALL - predict with a .pth of width 0.5 and --alpha 1.0 is exit 3, one line naming the file and the mismatch', () => {
+  const cwd = freshDir();
+  writeFileSync(join(cwd, 'w05.pth'), w05);
+  const line = assertOneLine(cli(['predict', join(data, 'face.jpg'), '--weights', 'w05.pth', '--alpha', '1.0'], cwd), 3, 'w05.pth', 'features.0.0.weight');
+  assert.ok(line.includes('[16, 3, 3, 3]') && line.includes('[32, 3, 3, 3]'), line);
+});
+
+test('BAD CALL - run --weights IMAGENET1K_V9 (no such registry name) is exit 2 listing the valid names', () => {
+  const cwd = freshDir();
+  assertOneLine(cli(runArgs('IMAGENET1K_V9'), cwd), 2, 'IMAGENET1K_V9', 'IMAGENET1K_V1', 'IMAGENET1K_V2');
+  assert.deepEqual(readdirSync(cwd), []);
+  assert.deepEqual(readdirSync(scratch).filter((f) => f === 'cache'), [], 'nothing downloaded, no cache folder made');
+});
