@@ -1,9 +1,16 @@
-// THE operator table. Every operator the IR knows is an ONNX operator (opset 17); its entry
-// holds the attribute schema (which is also its ONNX emission: onnx/export.ts writes the node
-// as-is with these attribute types) and its shape rule. The training issue adds each op's
-// gradient rule to the same entry.
+// THE operator table. Each entry is one operator of the IR with, side by side:
+//   attrs  - its attribute schema, which is also its ONNX emission (onnx/export.ts writes the node
+//            as-is with these attribute types), opset 17;
+//   infer  - its shape rule;
+//   grad   - its gradient rule (reverse mode): given the output gradients, emit standard ONNX
+//            operators that compute the input gradients (only those marked `need`);
+//   lower  - for the two composite ops (BatchNormTrain, SoftmaxCrossEntropy): the ONNX operators
+//            that implement them. They exist so that their gradients can be the fast closed forms
+//            measured in ../shared/notes/ort-training.md rather than backprop through their parts.
+// Formulations were chosen by measurement at real shapes (docs/training.md).
 
-import type { DType, Dim, Graph, Shape, Value } from './ir.js';
+import { float32, int64 } from '../tensor.js';
+import type { DType, Dim, Graph, Node, Shape, Value } from './ir.js';
 
 export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'string';
 export type AttrValue = number | readonly number[] | string;
@@ -14,11 +21,17 @@ export interface TypeInfo {
   shape: Shape;
 }
 
+type Grads = (Value | undefined)[];
+
 export interface OpDef {
   /** Attribute name -> ONNX attribute type. */
   attrs: Readonly<Record<string, AttrKind>>;
   /** Shape rule: output dtypes and shapes from input values and attributes. */
   infer(inputs: readonly (Value | undefined)[], attrs: Attrs, g: Graph): TypeInfo[];
+  /** Gradient rule: input gradients from output gradients `dy` (undefined = zero). */
+  grad?(g: Graph, n: Node, dy: Grads, need: readonly boolean[]): Grads;
+  /** Composite ops only: emit the ONNX operators computing the outputs. */
+  lower?(g: Graph, inputs: readonly (Value | undefined)[], attrs: Attrs): Value[];
 }
 
 // ---- helpers for shape rules ----
@@ -39,6 +52,11 @@ function int(a: Attrs, k: string, dflt: number): number {
   return v === undefined ? dflt : (v as number);
 }
 
+function num(d: Dim, op: string): number {
+  if (typeof d !== 'number') throw new Error(`${op}: needs a concrete dimension, got ${d}`);
+  return d;
+}
+
 /** Numpy-style broadcasting of two shapes. */
 export function broadcast(a: Shape, b: Shape, op = 'broadcast'): Dim[] {
   const n = Math.max(a.length, b.length);
@@ -54,7 +72,7 @@ export function broadcast(a: Shape, b: Shape, op = 'broadcast'): Dim[] {
 }
 
 /** The int64 data of a constant input (for shape rules that read e.g. Pad's pads). */
-function constInts(g: Graph, v: Value | undefined, op: string): number[] {
+export function constInts(g: Graph, v: Value | undefined, op: string): number[] {
   const t = v && g.initializers.get(v);
   if (!t || t.dtype !== 'int64') throw new Error(`${op}: this input must be a constant int64 tensor`);
   return Array.from(t.data as BigInt64Array, Number);
@@ -65,11 +83,63 @@ const same = (op: string) => (inputs: readonly (Value | undefined)[]): TypeInfo[
   return [{ dtype: x.dtype, shape: x.shape }];
 };
 
-const elementwise = (op: string) => (inputs: readonly (Value | undefined)[]): TypeInfo[] => {
+const elementwise = (op: string, dtype?: DType) => (inputs: readonly (Value | undefined)[]): TypeInfo[] => {
   const a = req(inputs, 0, op);
   const b = req(inputs, 1, op);
-  return [{ dtype: a.dtype, shape: broadcast(a.shape, b.shape, op) }];
+  return [{ dtype: dtype ?? a.dtype, shape: broadcast(a.shape, b.shape, op) }];
 };
+
+function reduceShape(x: Shape, axes: readonly number[], keepdims: boolean): Dim[] {
+  const r = x.length;
+  const ax = new Set(axes.map((a) => (a < 0 ? a + r : a)));
+  const out: Dim[] = [];
+  x.forEach((d, i) => {
+    if (!ax.has(i)) out.push(d);
+    else if (keepdims) out.push(1);
+  });
+  return out;
+}
+
+// ---- helpers for gradient rules (they emit graph nodes) ----
+
+/** A 1-D int64 constant (axes, shapes, pads). */
+export function i64(g: Graph, values: readonly number[], hint = 'ints'): Value {
+  return g.constant(int64([values.length], values.map(BigInt)), hint);
+}
+
+export function reshape(g: Graph, x: Value, shape: readonly number[]): Value {
+  return g.op1('Reshape', [x, i64(g, shape, 'shape')]);
+}
+
+function reduceSum(g: Graph, x: Value, axes: readonly number[], keepdims = 0): Value {
+  return g.op1('ReduceSum', [x, i64(g, axes, 'axes')], { keepdims });
+}
+
+/** Sum a broadcast gradient back down to `shape`. */
+export function unbroadcast(g: Graph, dy: Value, shape: Shape): Value {
+  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return dy;
+  const lead = dy.shape.length - shape.length;
+  const axes: number[] = [];
+  dy.shape.forEach((d, i) => {
+    if (i < lead || (shape[i - lead] === 1 && d !== 1)) axes.push(i);
+  });
+  const s = axes.length ? reduceSum(g, dy, axes, 1) : dy;
+  return reshape(g, s, shape.map((d) => num(d, 'unbroadcast')));
+}
+
+const perChannel = (g: Graph, v: Value) => reshape(g, v, [1, num(v.shape[0]!, 'perChannel'), 1, 1]); // (C) -> (1, C, 1, 1)
+
+/** One-hot im2col kernel: E[c*kk + t, c or 0, t / k, t % k] = 1 (depthwise: second dim 1). */
+function oneHotKernel(g: Graph, channels: number, k: number, depthwise: boolean): Value {
+  const kk = k * k;
+  const cin = depthwise ? 1 : channels;
+  const e = float32([channels * kk, cin, k, k]);
+  const d = e.data as Float32Array;
+  for (let c = 0; c < channels; c++) {
+    for (let t = 0; t < kk; t++) d[(((c * kk + t) * cin + (depthwise ? 0 : c)) * k + Math.floor(t / k)) * k + (t % k)] = 1;
+  }
+  return g.constant(e, 'im2col');
+}
 
 // ---- the table ----
 
@@ -92,29 +162,192 @@ export const OPS: Record<string, OpDef> = {
       if (ho < 1 || wo < 1) throw new Error(`Conv: input ${h}x${wd} is too small for this convolution`);
       return [{ dtype: x.dtype, shape: [n!, cout!, ho, wo] }]; // (N, Cout, Ho, Wo)
     },
+    grad(g, n, [dy], need) {
+      const [x, w, b] = n.inputs as [Value, Value, Value | undefined];
+      const [N, Ci, H, W] = x.shape.map((d) => num(d, 'Conv grad'));
+      const [Co, , k] = w.shape as number[];
+      const [, , Ho, Wo] = dy!.shape.map((d) => num(d, 'Conv grad'));
+      const group = int(n.attrs, 'group', 1);
+      const [s] = ints(n.attrs, 'strides', [1, 1]);
+      const pads = ints(n.attrs, 'pads', [0, 0, 0, 0]);
+      const [p] = pads;
+      const depthwise = group > 1 && group === Ci && group === Co;
+      if (group > 1 && !depthwise) throw new Error('Conv grad: grouped convolutions other than depthwise are not supported');
+      if (ints(n.attrs, 'dilations', [1, 1]).some((d) => d !== 1) || pads.some((q) => q !== p)) throw new Error('Conv grad: needs symmetric pads and no dilation');
+      let dx: Value | undefined;
+      if (need[0]) {
+        if (k === 1 && s === 1 && p === 0 && group === 1) {
+          // pointwise: dX = W^T dY as a 1x1 conv
+          dx = g.op1('Conv', [dy!, g.op1('Transpose', [w], { perm: [1, 0, 2, 3] })], { kernel_shape: [1, 1] });
+        } else if (depthwise && s === 1) {
+          // stride-1 depthwise: correlate dY with the spatially flipped kernel
+          const big = -(2 ** 31);
+          const flipped = g.op1('Slice', [w, i64(g, [-1, -1]), i64(g, [big, big]), i64(g, [2, 3]), i64(g, [-1, -1])]);
+          const q = k! - 1 - p!;
+          dx = g.op1('Conv', [dy!, flipped], { kernel_shape: [k!, k!], pads: [q, q, q, q], group });
+        } else {
+          // strided: the transposed convolution, output_padding restores the input size
+          const oh = H! - ((Ho! - 1) * s! - 2 * p! + k!);
+          const ow = W! - ((Wo! - 1) * s! - 2 * p! + k!);
+          dx = g.op1('ConvTranspose', [dy!, w], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [p!, p!, p!, p!], output_padding: [oh, ow], group });
+        }
+      }
+      let dw: Value | undefined;
+      if (need[1]) {
+        const kk = k! * k!;
+        const hw = Ho! * Wo!;
+        if (depthwise) {
+          // P = im2col by a one-hot depthwise conv: (N, C*kk, Ho, Wo); dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw]
+          const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [p!, p!, p!, p!], group: Ci! });
+          const m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]); // (N, C, kk, 1)
+          dw = reshape(g, reduceSum(g, m, [0]), [Ci!, 1, k!, k!]);
+        } else {
+          // P = im2col (N, Ci*kk, HoWo) (the input itself for 1x1 stride 1); dW = sum_n dY[n] P[n]^T
+          const P =
+            k === 1 && s === 1 && p === 0
+              ? x
+              : g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, false)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [p!, p!, p!, p!] });
+          const pt = g.op1('Transpose', [reshape(g, P, [N!, Ci! * kk, hw])], { perm: [0, 2, 1] }); // (N, HoWo, Ci*kk)
+          const m = g.op1('MatMul', [reshape(g, dy!, [N!, Co!, hw]), pt]); // (N, Co, Ci*kk)
+          dw = reshape(g, reduceSum(g, m, [0]), [Co!, Ci!, k!, k!]);
+        }
+      }
+      const db = need[2] && b ? reduceSum(g, dy!, [0, 2, 3]) : undefined;
+      return [dx, dw, db];
+    },
+  },
+  ConvTranspose: {
+    attrs: { kernel_shape: 'ints', strides: 'ints', pads: 'ints', output_padding: 'ints', dilations: 'ints', group: 'int' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'ConvTranspose'); // (N, C, H, W)
+      const w = req(inputs, 1, 'ConvTranspose'); // (C, Cout/group, kh, kw)
+      const group = int(a, 'group', 1);
+      const [kh, kw] = [w.shape[2] as number, w.shape[3] as number];
+      const [sh, sw] = ints(a, 'strides', [1, 1]);
+      const [pt, pl, pb, pr] = ints(a, 'pads', [0, 0, 0, 0]);
+      const [oh, ow] = ints(a, 'output_padding', [0, 0]);
+      const h = (num(x.shape[2]!, 'ConvTranspose') - 1) * sh! - pt! - pb! + kh + oh!;
+      const wd = (num(x.shape[3]!, 'ConvTranspose') - 1) * sw! - pl! - pr! + kw + ow!;
+      return [{ dtype: x.dtype, shape: [x.shape[0]!, (w.shape[1] as number) * group, h, wd] }];
+    },
   },
   BatchNormalization: {
     attrs: { epsilon: 'float', momentum: 'float', training_mode: 'int' },
     infer(inputs) {
       const x = req(inputs, 0, 'BatchNormalization');
-      const c = [x.shape[1]!];
-      // training_mode=1 also yields the batch mean and variance (running-stat outputs)
-      return [{ dtype: x.dtype, shape: x.shape }, { dtype: x.dtype, shape: c }, { dtype: x.dtype, shape: c }];
+      return [{ dtype: x.dtype, shape: x.shape }];
+    },
+    grad(g, n, [dy], need) {
+      // inference form (a frozen layer): y = a * x + c per channel, a = scale / sqrt(var + eps)
+      const [x, scale, , mean, vari] = n.inputs as Value[];
+      const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
+      const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+      const dx = need[0] ? g.op1('Mul', [dy!, perChannel(g, g.op1('Mul', [scale!, invstd]))]) : undefined;
+      const xhat = need[1] ? g.op1('Mul', [g.op1('Sub', [x!, perChannel(g, mean!)]), perChannel(g, invstd)]) : undefined;
+      const dscale = xhat ? reduceSum(g, g.op1('Mul', [dy!, xhat]), [0, 2, 3]) : undefined;
+      const dbias = need[2] ? reduceSum(g, dy!, [0, 2, 3]) : undefined;
+      return [dx, dscale, dbias];
     },
   },
-  Clip: { attrs: {}, infer: same('Clip') }, // inputs: x, min, max
+  BatchNormTrain: {
+    // composite: (x, gamma, beta) -> (y normalised with the batch statistics, batch mean, biased batch variance)
+    attrs: { epsilon: 'float' },
+    infer(inputs) {
+      const x = req(inputs, 0, 'BatchNormTrain');
+      const c = [x.shape[1]!];
+      return [{ dtype: x.dtype, shape: x.shape }, { dtype: x.dtype, shape: c }, { dtype: x.dtype, shape: c }];
+    },
+    lower(g, [x, gamma, beta], a) {
+      const mean = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (C)
+      const d = g.op1('Sub', [x!, perChannel(g, mean)]);
+      const vari = g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
+      const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
+      return [y, mean, vari];
+    },
+    grad(g, n, [dz], need) {
+      // affine form: dx = a*dz + b*x + c, with a, b, c per channel (one BatchNormalization + Mul + Add)
+      const [x, gamma] = n.inputs as Value[];
+      const [, mean, vari] = n.outputs;
+      const [N, C, H, W] = x!.shape.map((d) => num(d, 'BatchNormTrain grad'));
+      const M = N! * H! * W!;
+      const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
+      const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+      const s1 = reduceSum(g, dz!, [0, 2, 3]); // sum dz
+      const s2 = reduceSum(g, g.op1('Mul', [dz!, x!]), [0, 2, 3]); // sum dz * x
+      const dgamma = g.op1('Mul', [invstd, g.op1('Sub', [s2, g.op1('Mul', [mean!, s1])])]);
+      let dx: Value | undefined;
+      if (need[0]) {
+        const a = g.op1('Mul', [gamma!, invstd]);
+        const b = g.op1('Mul', [g.op1('Mul', [a, invstd]), g.op1('Mul', [dgamma, g.scalar(-1 / M)])]);
+        const c = g.op1('Sub', [g.op1('Mul', [a, g.op1('Mul', [s1, g.scalar(-1 / M)])]), g.op1('Mul', [b, mean!])]);
+        const zeros = g.constant(float32([C!]), 'zeros');
+        const ones = g.constant(float32([C!], new Float32Array(C!).fill(1)), 'ones');
+        const adz = g.op1('BatchNormalization', [dz!, a, c, zeros, ones], { epsilon: 0 }); // a*dz + c
+        dx = g.op1('Add', [adz, g.op1('Mul', [x!, perChannel(g, b)])]);
+      }
+      return [dx, need[1] ? dgamma : undefined, need[2] ? s1 : undefined];
+    },
+  },
+  Clip: {
+    attrs: {},
+    infer: same('Clip'), // inputs: x, min, max (constants)
+    grad(g, n, [dy], need) {
+      // pass the gradient where min < y < max (ReLU6: 0 < y < 6); Where is slow on ORT CPU, a float mask is not
+      const [, lo, hi] = n.inputs as Value[];
+      const y = n.outputs[0]!;
+      const inside = g.op1('And', [g.op1('Greater', [y, lo!]), g.op1('Less', [y, hi!])]);
+      return [need[0] ? g.op1('Mul', [dy!, g.op1('Cast', [inside], { to: 1 })]) : undefined];
+    },
+  },
   Relu: { attrs: {}, infer: same('Relu') },
-  Identity: { attrs: {}, infer: same('Identity') },
+  Identity: { attrs: {}, infer: same('Identity'), grad: (_g, _n, [dy]) => [dy] },
   Softmax: { attrs: { axis: 'int' }, infer: same('Softmax') },
-  Add: { attrs: {}, infer: elementwise('Add') },
-  Sub: { attrs: {}, infer: elementwise('Sub') },
-  Mul: { attrs: {}, infer: elementwise('Mul') },
+  Sqrt: { attrs: {}, infer: same('Sqrt') },
+  Reciprocal: { attrs: {}, infer: same('Reciprocal') },
+  Neg: { attrs: {}, infer: same('Neg') },
+  Add: {
+    attrs: {},
+    infer: elementwise('Add'),
+    grad: (g, n, [dy], need) => n.inputs.map((v, i) => (need[i] ? unbroadcast(g, dy!, v!.shape) : undefined)),
+  },
+  Sub: {
+    attrs: {},
+    infer: elementwise('Sub'),
+    grad: (g, n, [dy], need) => [
+      need[0] ? unbroadcast(g, dy!, n.inputs[0]!.shape) : undefined,
+      need[1] ? unbroadcast(g, g.op1('Neg', [dy!]), n.inputs[1]!.shape) : undefined,
+    ],
+  },
+  Mul: {
+    attrs: {},
+    infer: elementwise('Mul'),
+    grad: (g, n, [dy], need) => {
+      const [a, b] = n.inputs as Value[];
+      return [need[0] ? unbroadcast(g, g.op1('Mul', [dy!, b!]), a!.shape) : undefined, need[1] ? unbroadcast(g, g.op1('Mul', [dy!, a!]), b!.shape) : undefined];
+    },
+  },
   Div: { attrs: {}, infer: elementwise('Div') },
+  Greater: { attrs: {}, infer: elementwise('Greater', 'bool') },
+  Less: { attrs: {}, infer: elementwise('Less', 'bool') },
+  And: { attrs: {}, infer: elementwise('And', 'bool') },
+  Cast: {
+    attrs: { to: 'int' },
+    infer(inputs, a) {
+      const to: Record<number, DType> = { 1: 'float32', 7: 'int64', 9: 'bool' };
+      return [{ dtype: to[a.to as number] ?? 'float32', shape: req(inputs, 0, 'Cast').shape }];
+    },
+  },
   GlobalAveragePool: {
     attrs: {},
     infer(inputs) {
       const x = req(inputs, 0, 'GlobalAveragePool'); // (N, C, H, W) -> (N, C, 1, 1)
       return [{ dtype: x.dtype, shape: [...x.shape.slice(0, 2), ...x.shape.slice(2).map(() => 1)] }];
+    },
+    grad(g, n, [dy], need) {
+      const x = n.inputs[0]!;
+      const hw = num(x.shape[2]!, 'GlobalAveragePool grad') * num(x.shape[3]!, 'GlobalAveragePool grad');
+      const shape = x.shape.map((d) => num(d, 'GlobalAveragePool grad'));
+      return [need[0] ? g.op1('Expand', [g.op1('Mul', [dy!, g.scalar(1 / hw)]), i64(g, shape, 'shape')]) : undefined];
     },
   },
   GlobalMaxPool: {
@@ -132,6 +365,53 @@ export const OPS: Record<string, OpDef> = {
       const prod = (s: Shape): Dim => (s.every((d) => typeof d === 'number') ? (s as number[]).reduce((p, d) => p * d, 1) : s.length === 1 ? s[0]! : '?');
       return [{ dtype: x.dtype, shape: [prod(x.shape.slice(0, axis)), prod(x.shape.slice(axis))] }];
     },
+    grad: (g, n, [dy], need) => [need[0] ? reshape(g, dy!, n.inputs[0]!.shape.map((d) => num(d, 'Flatten grad'))) : undefined],
+  },
+  Reshape: {
+    attrs: {},
+    infer(inputs, _a, g) {
+      const x = req(inputs, 0, 'Reshape');
+      const target = constInts(g, inputs[1], 'Reshape');
+      const total = x.shape.every((d) => typeof d === 'number') ? (x.shape as number[]).reduce((p, d) => p * d, 1) : undefined;
+      const known = target.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+      const shape = target.map((d) => (d === -1 ? (total === undefined ? '?' : total / known) : d));
+      if (total !== undefined && !target.includes(-1) && known !== total) throw new Error(`Reshape: cannot reshape [${x.shape.join(', ')}] to [${target.join(', ')}]`);
+      return [{ dtype: x.dtype, shape }];
+    },
+    grad: (g, n, [dy], need) => [need[0] ? reshape(g, dy!, n.inputs[0]!.shape.map((d) => num(d, 'Reshape grad'))) : undefined],
+  },
+  Expand: {
+    attrs: {},
+    infer(inputs, _a, g) {
+      const x = req(inputs, 0, 'Expand');
+      return [{ dtype: x.dtype, shape: broadcast(x.shape, constInts(g, inputs[1], 'Expand'), 'Expand') }];
+    },
+  },
+  Transpose: {
+    attrs: { perm: 'ints' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'Transpose');
+      const perm = ints(a, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
+      return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]!) }];
+    },
+  },
+  Slice: {
+    attrs: {},
+    infer(inputs, _a, g) {
+      // inputs: data, starts, ends, axes, steps (all constant)
+      const x = req(inputs, 0, 'Slice');
+      const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => constInts(g, inputs[i], 'Slice'));
+      const shape = [...x.shape];
+      axes!.forEach((ax, j) => {
+        const d = num(x.shape[ax]!, 'Slice');
+        const step = steps![j]!;
+        const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + d : v, lo), hi);
+        const s = step > 0 ? clamp(starts![j]!, 0, d) : clamp(starts![j]!, -1, d - 1);
+        const e = step > 0 ? clamp(ends![j]!, 0, d) : clamp(ends![j]!, -1, d - 1);
+        shape[ax] = Math.max(0, Math.ceil((e - s) / step));
+      });
+      return [{ dtype: x.dtype, shape }];
+    },
   },
   Gemm: {
     attrs: { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' },
@@ -145,6 +425,76 @@ export const OPS: Record<string, OpDef> = {
       if (k !== kw) throw new Error(`Gemm: inner dimensions ${k} and ${kw} differ`);
       return [{ dtype: x.dtype, shape: [m, n] }]; // (M, K) x (K, N) -> (M, N)
     },
+    grad(g, n, [dy], need) {
+      // y = x W^T + b (the Linear layer: transB = 1, no transA, alpha = beta = 1)
+      if (int(n.attrs, 'transA', 0) || !int(n.attrs, 'transB', 0) || (n.attrs.alpha ?? 1) !== 1 || (n.attrs.beta ?? 1) !== 1) throw new Error('Gemm grad: only the Linear form (transB=1) is supported');
+      const [x, w, b] = n.inputs as Value[];
+      return [
+        need[0] ? g.op1('MatMul', [dy!, w!]) : undefined, // (N, out) x (out, in) -> (N, in)
+        need[1] ? g.op1('Gemm', [dy!, x!], { transA: 1 }) : undefined, // (out, N) x (N, in) -> (out, in)
+        need[2] && b ? reduceSum(g, dy!, [0]) : undefined,
+      ];
+    },
+  },
+  MatMul: {
+    attrs: {},
+    infer(inputs) {
+      const a = req(inputs, 0, 'MatMul');
+      const b = req(inputs, 1, 'MatMul');
+      if (a.shape.length < 2 || b.shape.length < 2) throw new Error('MatMul: operands must be at least 2-D');
+      if (a.shape.at(-1) !== b.shape.at(-2)) throw new Error(`MatMul: inner dimensions ${a.shape.at(-1)} and ${b.shape.at(-2)} differ`);
+      const batch = broadcast(a.shape.slice(0, -2), b.shape.slice(0, -2), 'MatMul');
+      return [{ dtype: a.dtype, shape: [...batch, a.shape.at(-2)!, b.shape.at(-1)!] }];
+    },
+  },
+  ReduceSum: {
+    attrs: { keepdims: 'int', noop_with_empty_axes: 'int' },
+    infer(inputs, a, g) {
+      const x = req(inputs, 0, 'ReduceSum'); // axes are input 1 from opset 13
+      return [{ dtype: x.dtype, shape: reduceShape(x.shape, constInts(g, inputs[1], 'ReduceSum'), int(a, 'keepdims', 1) === 1) }];
+    },
+    grad(g, n, [dy], need) {
+      // broadcast dy back over the summed axes
+      const x = n.inputs[0]!;
+      const shape = x.shape.map((d) => num(d, 'ReduceSum grad'));
+      const kept = reduceShape(shape, constInts(g, n.inputs[1], 'ReduceSum'), true) as number[];
+      return [need[0] ? g.op1('Expand', [reshape(g, dy!, kept), i64(g, shape, 'shape')]) : undefined];
+    },
+  },
+  ReduceMean: {
+    attrs: { axes: 'ints', keepdims: 'int' }, // axes an attribute until opset 18
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'ReduceMean');
+      return [{ dtype: x.dtype, shape: reduceShape(x.shape, ints(a, 'axes', x.shape.map((_, i) => i)), int(a, 'keepdims', 1) === 1) }];
+    },
+  },
+  ReduceLogSumExp: {
+    attrs: { axes: 'ints', keepdims: 'int' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'ReduceLogSumExp');
+      return [{ dtype: x.dtype, shape: reduceShape(x.shape, ints(a, 'axes', x.shape.map((_, i) => i)), int(a, 'keepdims', 1) === 1) }];
+    },
+  },
+  SoftmaxCrossEntropy: {
+    // composite: (logits (N, K), target probabilities (N, K)) -> mean cross-entropy (scalar).
+    // Label smoothing is in the target: (1 - e) * onehot + e / K, as torch's label_smoothing.
+    attrs: {},
+    infer(inputs) {
+      const z = req(inputs, 0, 'SoftmaxCrossEntropy');
+      broadcast(z.shape, req(inputs, 1, 'SoftmaxCrossEntropy').shape, 'SoftmaxCrossEntropy');
+      return [{ dtype: z.dtype, shape: [] }];
+    },
+    lower(g, [z, t]) {
+      const lse = g.op1('ReduceLogSumExp', [z], { axes: [1], keepdims: 0 }); // (N)
+      const dot = reduceSum(g, g.op1('Mul', [z!, t!]), [1]); // (N)
+      return [g.op1('ReduceMean', [g.op1('Sub', [lse, dot])], { axes: [0], keepdims: 0 })];
+    },
+    grad(g, n, [dl], need) {
+      const [z, t] = n.inputs as Value[];
+      const N = num(z!.shape[0]!, 'SoftmaxCrossEntropy grad');
+      const diff = g.op1('Sub', [g.op1('Softmax', [z!], { axis: 1 }), t!]); // (N, K)
+      return [need[0] ? g.op1('Mul', [diff, g.op1('Mul', [dl!, g.scalar(1 / N)])]) : undefined, undefined];
+    },
   },
   Pad: {
     attrs: { mode: 'string' },
@@ -153,6 +503,16 @@ export const OPS: Record<string, OpDef> = {
       const pads = constInts(g, inputs[1], 'Pad'); // [b0, b1, ..., e0, e1, ...]
       const r = x.shape.length;
       return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (typeof d === 'number' ? d + pads[i]! + pads[i + r]! : d)) }];
+    },
+    grad(g, n, [dy], need) {
+      // zero padding only: the gradient is the un-padded window of dy
+      const x = n.inputs[0]!;
+      const pads = constInts(g, n.inputs[1], 'Pad');
+      const r = x.shape.length;
+      const axes = x.shape.map((_, i) => i).filter((i) => pads[i] || pads[i + r]);
+      const starts = axes.map((i) => pads[i]!);
+      const ends = axes.map((i) => pads[i]! + num(x.shape[i]!, 'Pad grad'));
+      return [need[0] ? g.op1('Slice', [dy!, i64(g, starts), i64(g, ends), i64(g, axes), i64(g, axes.map(() => 1))]) : undefined];
     },
   },
 };

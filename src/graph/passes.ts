@@ -2,6 +2,7 @@
 
 import { float32, type Tensor } from '../tensor.js';
 import type { Graph, Node, Value } from './ir.js';
+import { OPS } from './ops.js';
 
 /**
  * Fold each inference BatchNormalization into the Conv that feeds it (when the conv output has
@@ -50,4 +51,37 @@ export function foldBatchNorm(g: Graph): number {
   });
   g.prune();
   return [...replaced.values()].filter((n) => n !== null).length;
+}
+
+/**
+ * Replace each composite node (an op with a `lower` rule: BatchNormTrain, SoftmaxCrossEntropy) by
+ * the ONNX operators that implement it, in place, so the graph can be exported.
+ */
+export function lowerComposites(g: Graph): void {
+  const out: Node[] = [];
+  const rename = new Map<number, Value>();
+  const saved = g.scope;
+  for (const n of g.nodes) {
+    const inputs = n.inputs.map((v) => (v && rename.get(v.id)) ?? v);
+    const lower = OPS[n.op]!.lower;
+    if (!lower) {
+      out.push(inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n);
+      continue;
+    }
+    const start = g.nodes.length;
+    g.scope = n.outputs[0]!.name;
+    const results = lower(g, inputs, n.attrs);
+    out.push(...g.nodes.splice(start)); // the nodes lower() appended
+    n.outputs.forEach((o, i) => rename.set(o.id, results[i]!));
+  }
+  g.scope = saved;
+  g.nodes = out;
+  // graph outputs that were composite outputs now come from the lowered nodes
+  g.outputs.forEach((v, i) => {
+    const r = rename.get(v.id);
+    if (r) {
+      r.name = v.name;
+      g.outputs[i] = r;
+    }
+  });
 }

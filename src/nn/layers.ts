@@ -96,8 +96,15 @@ export class BatchNorm2d extends Module {
     this.addBuffer('num_batches_tracked', int64([]));
   }
   forward(ctx: EmitContext, x: Value): Value {
-    if (this.training) throw new Error('BatchNorm2d: train-mode graphs are built by the training compiler; call model.eval() for inference');
     const t = (n: string) => this.tensor(ctx, n);
+    if (this.training) {
+      if (!ctx.train) throw new Error('BatchNorm2d: train-mode graphs are built by the training compiler; call model.eval() for inference');
+      // (N, C, H, W) -> (N, C, H, W) normalised with the batch statistics, which also update the running ones
+      const [y, mean, variance] = ctx.graph.op('BatchNormTrain', [x, t('weight'), t('bias')], { epsilon: this.eps }, 3);
+      const [n, , h, w] = x.shape as number[];
+      ctx.train.batchStats(ctx.paths.get(this) ?? '', mean!, variance!, n! * h! * w!, this.momentum);
+      return y!;
+    }
     // (N, C, H, W) -> (N, C, H, W), normalised with the running statistics
     return ctx.graph.op1('BatchNormalization', [x, t('weight'), t('bias'), t('running_mean'), t('running_var')], { epsilon: this.eps });
   }
@@ -117,9 +124,10 @@ export class Dropout extends Module {
     super();
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
   }
-  forward(_ctx: EmitContext, x: Value): Value {
-    if (this.training && this.p > 0) throw new Error('Dropout: train-mode graphs are built by the training compiler; call model.eval() for inference');
-    return x; // identity in eval mode
+  forward(ctx: EmitContext, x: Value): Value {
+    if (!this.training || this.p === 0) return x; // identity in eval mode
+    if (!ctx.train) throw new Error('Dropout: train-mode graphs are built by the training compiler; call model.eval() for inference');
+    return ctx.graph.op1('Mul', [x, ctx.train.dropoutMask(ctx.paths.get(this) ?? '', x, this.p)]);
   }
 }
 

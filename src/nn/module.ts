@@ -21,6 +21,15 @@ export interface EmitContext {
   hook?(module: Module, key: string, output: Value): void;
   /** Module -> its state-dict prefix ('' for the root). */
   readonly paths: Map<Module, string>;
+  /** Present when emitting a training graph (train/compile.ts): what train-mode layers need. */
+  readonly train?: TrainEmit;
+}
+
+export interface TrainEmit {
+  /** A train-mode BatchNorm2d reports its batch mean and biased variance over `count` values. */
+  batchStats(key: string, mean: Value, variance: Value, count: number, momentum: number): void;
+  /** A train-mode Dropout gets its mask as a graph input: 0 or 1 / (1 - p), fresh every step. */
+  dropoutMask(key: string, like: Value, p: number): Value;
 }
 
 export abstract class Module {
@@ -156,7 +165,7 @@ export function emit(
   model: Module,
   graph: Graph,
   x: Value,
-  opts: { bind?: EmitContext['bind']; hook?: EmitContext['hook'] } = {},
+  opts: { bind?: EmitContext['bind']; hook?: EmitContext['hook']; train?: TrainEmit } = {},
 ): Value {
   const paths = new Map<Module, string>();
   for (const [p, m] of model.namedModules()) paths.set(m, p);
@@ -166,6 +175,7 @@ export function emit(
     graph,
     paths,
     hook: opts.hook,
+    train: opts.train,
     bind(key, t, kind) {
       let v = bound.get(key);
       if (v === undefined) bound.set(key, (v = bindFn(key, t, kind)));

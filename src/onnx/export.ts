@@ -60,6 +60,7 @@ export interface ExportOptions {
 }
 
 export function toOnnx(g: Graph, opts: ExportOptions = {}): Uint8Array {
+  for (const n of g.nodes) if (OPS[n.op]!.lower) throw new Error(`onnx: ${n.op} is a composite op: run lowerComposites() first`);
   const initializers = [...g.initializers].map(([v, t]) => tensorProto(v.name, t));
   const graph: onnxProto.onnx.IGraphProto = {
     name: opts.graphName ?? 'mobilenetv2',

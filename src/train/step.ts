@@ -1,0 +1,109 @@
+// Runs compiled training steps: holds the parameters, optimizer state and running statistics
+// between steps (ONNX Runtime's outputs become the next step's inputs), writes them back into the
+// model, and makes each step's dropout masks and targets.
+
+import type { Module } from '../nn/module.js';
+import type { Generator } from '../nn/init.js';
+import type { Backend, Session, SessionOptions } from '../runtime/backend.js';
+import { float32, int64, type Tensor } from '../tensor.js';
+import { compileTrainStep, type CompiledStep } from './compile.js';
+import { makeOptimizer, type Optimizer, type OptimizerSpec } from './optim.js';
+
+export interface TrainerOptions extends SessionOptions {
+  optimizer: OptimizerSpec;
+  numClasses: number;
+  inputSize: number;
+  labelSmoothing?: number;
+}
+
+export interface StepResult {
+  loss: number;
+  logits: Tensor;
+}
+
+/** (B) labels -> (B, K) targets: one-hot, or (1 - e) * onehot + e / K with label smoothing e. */
+export function targets(labels: ArrayLike<number>, numClasses: number, smoothing = 0): Tensor {
+  const t = float32([labels.length, numClasses], new Float32Array(labels.length * numClasses).fill(smoothing / numClasses));
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= numClasses) throw new RangeError(`label ${y} is not a class index in [0, ${numClasses})`);
+    (t.data as Float32Array)[i * numClasses + y] = 1 - smoothing + smoothing / numClasses;
+  }
+  return t;
+}
+
+export class Trainer {
+  readonly optimizer: Optimizer;
+  /** Optimizer state by input name (`<key>.<slot>`); survives recompiles and checkpoints. */
+  readonly optState = new Map<string, Tensor>();
+  /** Optimizer steps taken (Adam's bias correction counts from 1). */
+  step = 0;
+  private readonly compiled = new Map<number, { step: CompiledStep; session: Promise<Session> }>();
+
+  constructor(
+    readonly model: Module,
+    private readonly backend: Backend,
+    readonly opts: TrainerOptions,
+  ) {
+    this.optimizer = makeOptimizer(opts.optimizer);
+  }
+
+  /** The compiled step for a batch size (compiled on first use; a smaller last batch gets its own). */
+  private get(batch: number) {
+    let c = this.compiled.get(batch);
+    if (!c) {
+      const step = compileTrainStep(this.model, { batch, inputSize: this.opts.inputSize, numClasses: this.opts.numClasses, optimizer: this.optimizer });
+      // 'extended': at 'all', ORT's NCHWc rewrite of the constant im2col kernels is 2-3x slower (docs/training.md)
+      const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended' });
+      c = { step, session };
+      this.compiled.set(batch, c);
+    }
+    return c;
+  }
+
+  /** One optimizer step on a batch; `rng` draws the dropout masks. */
+  async train(x: Tensor, labels: ArrayLike<number>, lr: number, rng: Generator): Promise<StepResult> {
+    const batch = x.shape[0]!;
+    const { step, session } = this.get(batch);
+    const s = await session;
+    const sd = this.model.stateDict();
+    const feeds: Record<string, Tensor> = { input: x, target: targets(labels, this.opts.numClasses, this.opts.labelSmoothing ?? 0) };
+    for (const st of step.state) {
+      if (st.kind === 'optimizer') {
+        let t = this.optState.get(st.name);
+        if (!t) this.optState.set(st.name, (t = float32(st.shape, new Float32Array(st.shape.reduce((a, b) => a * b, 1)).fill(st.init ?? 0))));
+        feeds[st.name] = t;
+      } else feeds[st.name] = sd.get(st.key)!;
+    }
+    for (const d of step.dropout) {
+      const m = new Float32Array(d.shape.reduce((a, b) => a * b, 1));
+      const keep = 1 / (1 - d.p);
+      for (let i = 0; i < m.length; i++) m[i] = rng.uniform() < d.p ? 0 : keep;
+      feeds[d.name] = float32(d.shape, m);
+    }
+    this.step++;
+    const sv = this.optimizer.scalarValues(this.step, lr);
+    for (const k of step.scalars) feeds[k] = float32([], [sv[k]!]);
+
+    const out = await s.run(feeds);
+    const loss = (out['loss']!.data as Float32Array)[0]!;
+    // carry the new state: parameters and running stats go back into the model
+    const updates = new Map<string, Tensor>();
+    for (const st of step.state) {
+      const t = out[`new.${st.name}`]!;
+      if (st.kind === 'optimizer') this.optState.set(st.name, t);
+      else updates.set(st.key, t);
+    }
+    for (const key of step.trainBN) {
+      const n = sd.get(`${key}.num_batches_tracked`)!;
+      updates.set(`${key}.num_batches_tracked`, int64([], [(n.data as BigInt64Array)[0]! + 1n]));
+    }
+    this.model.loadStateDict(updates, false);
+    return { loss, logits: out['logits']! };
+  }
+
+  async release(): Promise<void> {
+    for (const c of this.compiled.values()) await (await c.session).release();
+    this.compiled.clear();
+  }
+}

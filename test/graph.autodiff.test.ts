@@ -1,0 +1,142 @@
+// Every gradient rule of the op table against finite differences of the forward graph, both run
+// by ONNX Runtime. Float32 (ORT's CPU Conv has no float64 kernel), so the check is directional:
+// (L(x + e u) - L(x - e u)) / 2e against sum(grad * u) for random directions u, L = sum(out * R).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph, type Value } from '../src/graph/ir.js';
+import { gradients } from '../src/graph/autodiff.js';
+import { i64 } from '../src/graph/ops.js';
+import { lowerComposites } from '../src/graph/passes.js';
+import { toOnnx } from '../src/onnx/export.js';
+import { nodeBackend } from '../src/runtime/node.js';
+import { Generator } from '../src/nn/init.js';
+import { float32, numel, type Tensor } from '../src/tensor.js';
+
+interface In {
+  name: string;
+  shape: number[];
+  /** how to fill it (default: normal) */
+  fill?: (rng: Generator, i: number) => number;
+  /** differentiate with respect to it (default true) */
+  diff?: boolean;
+}
+
+async function gradcheck(ins: In[], build: (g: Graph, v: Value[]) => Value, { eps = 1e-2, tol = 3e-3, seed = 1 } = {}): Promise<number> {
+  const rng = new Generator(seed);
+  const values: Tensor[] = ins.map((i) => float32(i.shape, Float32Array.from({ length: numel(i.shape) }, (_, k) => (i.fill ? i.fill(rng, k) : rng.normal()))));
+  const make = (withGrad: boolean) => {
+    const g = new Graph();
+    const vs = ins.map((i) => g.input(i.name, i.shape));
+    const out = build(g, vs);
+    const shape = out.shape as number[];
+    const r = new Generator(99);
+    const R = g.constant(float32(shape, Float32Array.from({ length: numel(shape) }, () => r.normal())), 'R');
+    const loss = g.op1('ReduceSum', [g.op1('Mul', [out, R]), i64(g, shape.map((_, k) => k))], { keepdims: 0 });
+    g.output(loss, 'loss');
+    if (withGrad) {
+      const grads = gradients(g, loss, vs.filter((_, k) => ins[k]!.diff !== false));
+      for (const [v, d] of grads) g.output(g.op1('Identity', [d!]), `grad.${v.name}`);
+    }
+    lowerComposites(g);
+    g.prune();
+    return nodeBackend.createSession(toOnnx(g), { threads: 1 });
+  };
+  const [withGrad, plain] = await Promise.all([make(true), make(false)]);
+  const feeds = (vals: Tensor[]) => Object.fromEntries(ins.map((i, k) => [i.name, vals[k]!]));
+  const out = await withGrad.run(feeds(values));
+  let worst = 0;
+  for (let trial = 0; trial < 3; trial++) {
+    const dirs = ins.map((i) => Float32Array.from({ length: numel(i.shape) }, () => (i.diff === false ? 0 : rng.normal())));
+    const shifted = (sign: number) =>
+      values.map((t, k) => float32(t.shape, Float32Array.from(t.data as Float32Array, (v, j) => v + sign * eps * dirs[k]![j]!)));
+    const lp = (await plain.run(feeds(shifted(1))))['loss']!.data[0] as number;
+    const lm = (await plain.run(feeds(shifted(-1))))['loss']!.data[0] as number;
+    const fd = (lp - lm) / (2 * eps);
+    let an = 0;
+    ins.forEach((i, k) => {
+      if (i.diff === false) return;
+      const gd = out[`grad.${i.name}`]!.data as Float32Array;
+      for (let j = 0; j < gd.length; j++) an += gd[j]! * dirs[k]![j]!;
+    });
+    const rel = Math.abs(fd - an) / Math.max(Math.abs(an), Math.abs(fd), 1e-3);
+    worst = Math.max(worst, rel);
+    assert.ok(rel <= tol, `directional derivative: finite difference ${fd}, autodiff ${an} (relative error ${rel})`);
+  }
+  await withGrad.release();
+  await plain.release();
+  return worst;
+}
+
+const conv = (attrs: Record<string, number | number[]>) => (g: Graph, [x, w, b]: Value[]) => g.op1('Conv', b ? [x!, w!, b] : [x!, w!], attrs);
+
+test('Conv pointwise 1x1: dX, dW, dB', async () => {
+  await gradcheck([{ name: 'x', shape: [2, 6, 5, 5] }, { name: 'w', shape: [4, 6, 1, 1] }, { name: 'b', shape: [4] }], conv({ kernel_shape: [1, 1] }));
+});
+
+test('Conv depthwise 3x3 stride 1 (flipped-kernel dX, one-hot im2col dW)', async () => {
+  await gradcheck([{ name: 'x', shape: [2, 4, 7, 7] }, { name: 'w', shape: [4, 1, 3, 3] }], conv({ kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }));
+});
+
+test('Conv depthwise 3x3 stride 2, even and odd sizes (ConvTranspose dX with output_padding)', async () => {
+  for (const s of [8, 9]) {
+    await gradcheck([{ name: 'x', shape: [2, 3, s, s] }, { name: 'w', shape: [3, 1, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], group: 3 }));
+  }
+});
+
+test('Conv 3x3 stride 2 with 3 input channels (the stem): dW by im2col, dX by ConvTranspose', async () => {
+  await gradcheck([{ name: 'x', shape: [2, 3, 9, 9] }, { name: 'w', shape: [5, 3, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }));
+});
+
+test('BatchNormTrain (batch statistics): dX, dGamma, dBeta', async () => {
+  await gradcheck(
+    [{ name: 'x', shape: [3, 4, 5, 5] }, { name: 'gamma', shape: [4], fill: (r) => 0.5 + r.uniform() }, { name: 'beta', shape: [4] }],
+    (g, [x, ga, be]) => g.op('BatchNormTrain', [x!, ga!, be!], { epsilon: 1e-5 }, 3)[0]!,
+  );
+});
+
+test('BatchNormalization with running statistics (frozen layer): dX, dScale, dBias', async () => {
+  await gradcheck(
+    [
+      { name: 'x', shape: [2, 4, 3, 3] },
+      { name: 'scale', shape: [4] },
+      { name: 'bias', shape: [4] },
+      { name: 'mean', shape: [4], diff: false },
+      { name: 'var', shape: [4], fill: (r) => 0.5 + r.uniform(), diff: false },
+    ],
+    (g, [x, s, b, m, v]) => g.op1('BatchNormalization', [x!, s!, b!, m!, v!], { epsilon: 1e-5 }),
+  );
+});
+
+test('Clip as ReLU6 (inputs kept away from the kinks at 0 and 6)', async () => {
+  const away = (r: Generator, i: number) => [-2, 1, 3, 5, 8][i % 5]! + 0.2 * r.uniform();
+  await gradcheck([{ name: 'x', shape: [2, 3, 4, 5], fill: away }], (g, [x]) => g.op1('Clip', [x!, g.scalar(0), g.scalar(6)]));
+});
+
+test('Add / Sub / Mul with broadcasting', async () => {
+  await gradcheck([{ name: 'a', shape: [2, 3, 4, 4] }, { name: 'b', shape: [1, 3, 1, 1] }], (g, [a, b]) => g.op1('Add', [a!, b!]));
+  await gradcheck([{ name: 'a', shape: [2, 3] }, { name: 'b', shape: [3] }], (g, [a, b]) => g.op1('Sub', [a!, b!]));
+  await gradcheck([{ name: 'a', shape: [2, 3, 4] }, { name: 'b', shape: [3, 1] }], (g, [a, b]) => g.op1('Mul', [a!, b!]));
+});
+
+test('GlobalAveragePool, Flatten, Reshape, Identity, ReduceSum, Pad', async () => {
+  await gradcheck([{ name: 'x', shape: [2, 3, 4, 5] }], (g, [x]) => g.op1('Flatten', [g.op1('GlobalAveragePool', [x!])], { axis: 1 }));
+  await gradcheck([{ name: 'x', shape: [2, 6] }], (g, [x]) => g.op1('Identity', [g.op1('Reshape', [x!, i64(g, [3, 4])])]));
+  await gradcheck([{ name: 'x', shape: [2, 3, 4] }], (g, [x]) => g.op1('ReduceSum', [x!, i64(g, [0, 2])], { keepdims: 0 }));
+  await gradcheck([{ name: 'x', shape: [1, 2, 3, 3] }], (g, [x]) => g.op1('Pad', [x!, i64(g, [0, 0, 0, 1, 0, 0, 1, 0])], { mode: 'constant' }));
+});
+
+test('Gemm as Linear: dX, dW, dB', async () => {
+  await gradcheck([{ name: 'x', shape: [3, 5] }, { name: 'w', shape: [4, 5] }, { name: 'b', shape: [4] }], (g, [x, w, b]) => g.op1('Gemm', [x!, w!, b!], { transB: 1 }));
+});
+
+test('SoftmaxCrossEntropy with a smoothed target', async () => {
+  const t = (_r: Generator, i: number) => (i % 4 === 1 ? 0.925 : 0.025);
+  await gradcheck([{ name: 'z', shape: [3, 4] }, { name: 't', shape: [3, 4], fill: t, diff: false }], (g, [z, t]) => g.op1('SoftmaxCrossEntropy', [z!, t!]));
+});
+
+test('BAD CALL - an op without a gradient rule is named', () => {
+  const g = new Graph();
+  const x = g.input('x', [2, 3]);
+  const y = g.op1('ReduceSum', [g.op1('Softmax', [x], { axis: 1 }), i64(g, [0, 1])], { keepdims: 0 });
+  assert.throws(() => gradients(g, y, [x]), /Softmax .* has no gradient rule/);
+});
