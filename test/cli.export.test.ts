@@ -1,13 +1,10 @@
 // `mobilenetv2 export` as a child process: the .pth and .safetensors it writes read back (with our
 // readers) as the seeded model's 314 tensors, bit for bit, with PyTorch's keys, order and shapes;
 // the ONNX is opset 17 with input N x 3 x 64 x 64. No output flag is exit 2; a missing folder exit 3.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import type onnxProto from 'onnx-proto';
 import { fromOnnx } from '../src/onnx/export.js';
@@ -15,32 +12,8 @@ import type { StateDict, Tensor } from '../src/tensor.js';
 import { readPth } from '../src/weights/pth.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { fixturePath } from './helpers/parity.js';
+import { cli, assertOneLine, freshDir } from './helpers/cli.js';
 
-// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
-const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-/** A fresh empty folder for one test. */
-const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
-interface Result { code: number | null; stdout: string; stderr: string }
-/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
-function cli(args: string[], cwd: string): Result {
-  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
-  delete env['MOBILENETV2_DEBUG'];
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-/** The contract for a user's mistake: exit code, exactly one `mobilenetv2: ` line naming `names`, no stack. */
-function assertOneLine(r: Result, code: number, ...names: string[]): string {
-  assert.equal(r.code, code, `exit code ${r.code}, stderr: ${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /^ {4}at /m, 'no stack trace');
-  const lines = r.stderr.split('\n');
-  assert.equal(lines.pop(), '', 'stderr ends with a newline');
-  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^mobilenetv2: \S/);
-  for (const n of names) assert.ok(lines[0]!.includes(n), `"${lines[0]}" names ${n}`);
-  return lines[0]!;
-}
 interface Case { name: string; state_dict: [string, 'F32' | 'I64', number[]][] }
 const { cases } = JSON.parse(readFileSync(fixturePath('parity', 'cases.json'), 'utf8')) as { cases: Case[] };
 const pytorch = cases.find((k) => k.name === 'a0.25_c10_seed')!.state_dict; // the PyTorch seed model's [key, dtype, shape]

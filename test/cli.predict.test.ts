@@ -1,32 +1,16 @@
 // `mobilenetv2 predict` as a child process, with parity-filled 1000-class weights (no download):
 // JSON and text output, a batch with bad images (exit 5, the good one still answered), all bad
 // (exit 3), and answers in input order whatever the batch size.
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { imagenetClasses } from '../src/data/labels.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { writePth } from '../src/weights/pth.js';
 import { fixturePath, parityStateDict } from './helpers/parity.js';
+import { cli, freshDir } from './helpers/cli.js';
 
-// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
-const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-/** A fresh empty folder for one test. */
-const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
-interface Result { code: number | null; stdout: string; stderr: string }
-/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
-function cli(args: string[], cwd: string): Result {
-  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
-  delete env['MOBILENETV2_DEBUG'];
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 interface Answer { file: string; top: { index: number; label: string; probability: number; logit: number }[] }
 
 /** Folder with face.jpg, bad.jpg (a text file) and w.pth (parity-filled MobileNetV2 0.25, 1000 classes). */

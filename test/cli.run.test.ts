@@ -1,44 +1,17 @@
 // `mobilenetv2 run` as a child process: the parity tool. PyTorch's logits for parity-filled weights
 // (tools/gen_fixtures.py) must come out of `run` with the configuration read off the weights file,
 // .pth or .safetensors, BN folded or not; a bad input tensor is exit 3 and writes nothing.
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { float32, type Tensor } from '../src/tensor.js';
 import { writePth } from '../src/weights/pth.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { fixturePath, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
+import { cli, assertOneLine, freshDir } from './helpers/cli.js';
 
-// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
-const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-/** A fresh empty folder for one test. */
-const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
-interface Result { code: number | null; stdout: string; stderr: string }
-/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
-function cli(args: string[], cwd: string): Result {
-  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
-  delete env['MOBILENETV2_DEBUG'];
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-/** The contract for a user's mistake: exit code, exactly one `mobilenetv2: ` line naming `names`, no stack. */
-function assertOneLine(r: Result, code: number, ...names: string[]): string {
-  assert.equal(r.code, code, `exit code ${r.code}, stderr: ${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /^ {4}at /m, 'no stack trace');
-  const lines = r.stderr.split('\n');
-  assert.equal(lines.pop(), '', 'stderr ends with a newline');
-  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^mobilenetv2: \S/);
-  for (const n of names) assert.ok(lines[0]!.includes(n), `"${lines[0]}" names ${n}`);
-  return lines[0]!;
-}
 interface Case { name: string; config: { alpha: number; num_classes: number; last_channel: 'seed' | 'paper' }; logits: string }
 const { cases } = JSON.parse(readFileSync(fixturePath('parity', 'cases.json'), 'utf8')) as { cases: Case[] };
 const c = cases.find((k) => k.name === 'a0.5_c10_seed')!;

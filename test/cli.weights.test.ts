@@ -1,44 +1,17 @@
 // Weights the user gives the CLI, through `run` and `predict`: a missing file, a truncated .pth,
 // another width than --alpha says, an unknown registry name. Each is one line and an exit code;
 // nothing is downloaded (the cache is an empty temporary folder) and no output is left behind.
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { float32 } from '../src/tensor.js';
 import { writePth } from '../src/weights/pth.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { fixturePath } from './helpers/parity.js';
+import { cli, assertOneLine, freshDir, scratch } from './helpers/cli.js';
 
-// ---- running the CLI (kept in each cli.*.test.ts so each file stands alone) ----
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url)); // dist/test -> dist/src/cli/main.js
-const scratch = mkdtempSync(join(tmpdir(), 'mnv2-cli-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
-/** A fresh empty folder for one test. */
-const freshDir = (): string => mkdtempSync(join(scratch, 'd-'));
-interface Result { code: number | null; stdout: string; stderr: string }
-/** `mobilenetv2 ...args` in `cwd`, with an empty weights cache and no debug traces. */
-function cli(args: string[], cwd: string): Result {
-  const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
-  delete env['MOBILENETV2_DEBUG'];
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-/** The contract for a user's mistake: exit code, exactly one `mobilenetv2: ` line naming `names`, no stack. */
-function assertOneLine(r: Result, code: number, ...names: string[]): string {
-  assert.equal(r.code, code, `exit code ${r.code}, stderr: ${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /^ {4}at /m, 'no stack trace');
-  const lines = r.stderr.split('\n');
-  assert.equal(lines.pop(), '', 'stderr ends with a newline');
-  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
-  assert.match(lines[0]!, /^mobilenetv2: \S/);
-  for (const n of names) assert.ok(lines[0]!.includes(n), `"${lines[0]}" names ${n}`);
-  return lines[0]!;
-}
 /** Bytes of w05.pth: a seeded MobileNetV2 0.5 with 10 classes, as torch.save's zip format. */
 let w05: Uint8Array;
 /** Folder holding in.safetensors (input 1 x 3 x 32 x 32) and face.jpg. */

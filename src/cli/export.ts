@@ -4,7 +4,7 @@ import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { addModelOptions, buildModel, positiveInt, runCommand, type ModelFlags } from './common.js';
 import { usage } from './errors.js';
-import { writeFileAtomic } from './files.js';
+import { checkOutputFolders, writeFileAtomic } from './files.js';
 
 interface ExportFlags extends ModelFlags {
   onnx?: string;
@@ -29,6 +29,7 @@ export function exportCommand(): Command {
   addModelOptions(cmd).action((flags: ExportFlags) =>
     runCommand(async () => {
       if (!flags.onnx && !flags.safetensors && !flags.pth) throw usage('nothing to export: give --onnx, --safetensors and/or --pth');
+      await checkOutputFolders([flags.onnx, flags.safetensors, flags.pth]);
       const { model, source } = await buildModel(flags);
       const meta = { weights: source ?? `random init (seed ${flags.seed ?? 0})`, alpha: String(model.alpha), num_classes: String(model.numClasses), last_channel: String(model.lastChannel) };
       if (flags.onnx) {

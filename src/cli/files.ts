@@ -15,13 +15,22 @@ export async function readUserFile(path: string): Promise<Uint8Array> {
   }
 }
 
+/** Fail before any work when an output's folder is missing, so nothing is written at all. */
+export async function checkOutputFolders(paths: readonly (string | undefined)[]): Promise<void> {
+  for (const path of paths) {
+    if (path === undefined) continue;
+    const dir = dirname(path);
+    try {
+      if (!(await stat(dir)).isDirectory()) throw new Error();
+    } catch {
+      throw badInput(`${path}: the folder ${dir} does not exist`);
+    }
+  }
+}
+
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const dir = dirname(path);
-  try {
-    if (!(await stat(dir)).isDirectory()) throw new Error();
-  } catch {
-    throw badInput(`${path}: the folder ${dir} does not exist`);
-  }
+  await checkOutputFolders([path]);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, bytes);

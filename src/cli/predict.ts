@@ -6,7 +6,7 @@ import { isPresetName, withInputSize, type PresetName } from '../data/transforms
 import { Predictor, topk } from '../predictor.js';
 import { nodeBackend } from '../runtime/node.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
-import { CliError, EXIT, usage } from './errors.js';
+import { EXIT, usage } from './errors.js';
 import type { Device } from '../runtime/backend.js';
 
 interface PredictFlags extends ModelFlags {
@@ -78,7 +78,12 @@ async function predict(images: string[], flags: PredictFlags): Promise<void> {
     bar?.stop();
     await predictor.release();
   }
-  if (failed === images.length) throw new CliError(EXIT.INPUT, 'E_INPUT', failed === 1 ? 'the image could not be read' : `none of the ${failed} images could be read`);
+  if (failed === images.length) {
+    // each failure has had its own line; one image needs no summary line
+    if (failed > 1) process.stderr.write(`mobilenetv2: none of the ${failed} images could be read\n`);
+    process.exitCode = EXIT.INPUT;
+    return;
+  }
   if (failed > 0) {
     process.stderr.write(`mobilenetv2: ${failed} of ${images.length} images could not be read\n`);
     process.exitCode = EXIT.PARTIAL;

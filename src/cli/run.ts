@@ -5,7 +5,7 @@ import { shapeStr } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
-import { readUserFile, writeFileAtomic } from './files.js';
+import { checkOutputFolders, readUserFile, writeFileAtomic } from './files.js';
 import type { Device } from '../runtime/backend.js';
 
 interface RunFlags extends ModelFlags {
@@ -27,6 +27,7 @@ export function runTensorCommand(): Command {
     .option('--no-fold-bn', 'keep BatchNorm as its own operator (default: folded into the convs)');
   addModelOptions(cmd, { inputSize: false }).action((flags: RunFlags) =>
     runCommand(async () => {
+      await checkOutputFolders([flags.output]);
       const { tensors } = readSafetensors(await readUserFile(flags.input), flags.input);
       const input = tensors.get('input');
       if (!input) throw badInput(`${flags.input}: no tensor named "input" (found ${tensors.size}: ${[...tensors.keys()].slice(0, 5).join(', ') || 'none'}${tensors.size > 5 ? ', ...' : ''})`);
