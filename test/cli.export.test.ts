@@ -65,3 +65,10 @@ test('BAD CALL - export into a folder that does not exist is exit 3 naming the f
   assertOneLine(r, 3, join('missing', 'a.safetensors'));
   assert.deepEqual(readdirSync(cwd), [], 'no folder created, no temporary file');
 });
+
+test('BAD CALL - export with one good and one missing output folder writes neither', () => {
+  const cwd = freshDir();
+  const r = cli(['export', '--alpha', '0.25', '--num-classes', '10', '--onnx', 'ok.onnx', '--pth', join('missing', 'a.pth')], cwd);
+  assertOneLine(r, 3, join('missing', 'a.pth'));
+  assert.deepEqual(readdirSync(cwd), [], 'ok.onnx not written either');
+});

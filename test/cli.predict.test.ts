@@ -9,7 +9,7 @@ import { imagenetClasses } from '../src/data/labels.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { writePth } from '../src/weights/pth.js';
 import { fixturePath, parityStateDict } from './helpers/parity.js';
-import { cli, freshDir } from './helpers/cli.js';
+import { assertOneLine, cli, freshDir } from './helpers/cli.js';
 
 interface Answer { file: string; top: { index: number; label: string; probability: number; logit: number }[] }
 
@@ -106,4 +106,10 @@ test('predict --batch-size 1 over 3 copies of the image answers all 3, in input 
     assert.deepEqual(a.top.map((t) => t.index), json.top.map((t) => t.index));
     a.top.forEach((t, i) => assert.ok(Math.abs(t.probability - json.top[i]!.probability) <= 1e-6));
   }
+});
+
+test('BAD CALL - predict with a single bad image is exit 3 and exactly one line naming it', () => {
+  const r = cli(['predict', 'bad.jpg', '--weights', 'w.pth'], cwd);
+  assertOneLine(r, 3, 'bad.jpg');
+  assert.equal(r.stdout, '');
 });
