@@ -1,11 +1,23 @@
 // MobileNetV2 (Sandler et al. 2018), as the seed defines it. Module names and nesting are
 // torchvision's mobilenet_v2, so state-dict keys are identical: features.0.0.weight,
 // features.1.conv.0.0.weight, ..., classifier.1.weight.
+//
+// The options also build the TensorFlow-trained networks (Keras, TF-slim, Hugging Face's
+// google/mobilenet_v2_*) and timm's variants exactly: TF "SAME" padding, BatchNorm eps 1e-3, each
+// family's channel rounding, a fixed stem/head, timm's per-stage depth multiplier, and Keras'
+// includeTop / pooling / classifierActivation. Their checkpoints are mapped onto these module
+// names (src/models/keymaps.ts); the rules and where each comes from: docs/interop.md.
 
 import type { Value } from '../graph/ir.js';
 import { Generator, fill_, kaimingNormalFanOut_, normal_ } from '../nn/init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from '../nn/layers.js';
 import { Module, type EmitContext } from '../nn/module.js';
+
+/** Python's round(): half to even (HF's `int(round(channels * depth_multiplier))`). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 /**
  * Round `ch` to the nearest multiple of `divisor`, at least `minCh` (default `divisor`);
@@ -19,14 +31,22 @@ export function makeDivisible(ch: number, divisor = 8, minCh?: number): number {
   return newCh;
 }
 
+/** How the convolutions pad and normalise: PyTorch's (default) or TensorFlow's. */
+export interface LayerStyle {
+  /** TensorFlow "SAME" padding computed from each conv's input size (asymmetric for stride 2 on even sizes). */
+  readonly tfPadding?: boolean;
+  /** BatchNorm epsilon: 1e-5 (PyTorch) or 1e-3 (TensorFlow-trained checkpoints). */
+  readonly bnEps?: number;
+}
+
 /** Conv2d (no bias) + BatchNorm2d + ReLU6; "same" padding for odd kernels. */
 export class ConvBNReLU extends Sequential {
   override readonly typeName: string = 'ConvBNReLU';
-  constructor(inChannel: number, outChannel: number, kernelSize = 3, stride = 1, groups = 1) {
-    const padding = (kernelSize - 1) >> 1;
+  constructor(inChannel: number, outChannel: number, kernelSize = 3, stride = 1, groups = 1, style: LayerStyle = {}) {
+    const padding = style.tfPadding ? 'same-tf' : (kernelSize - 1) >> 1;
     super(
       new Conv2d(inChannel, outChannel, kernelSize, { stride, padding, groups, bias: false }),
-      new BatchNorm2d(outChannel),
+      new BatchNorm2d(outChannel, style.bnEps ?? 1e-5),
       new ReLU6(),
     );
   }
@@ -37,19 +57,29 @@ export class InvertedResidual extends Module {
   readonly useShortcut: boolean;
   readonly conv: Sequential;
 
-  constructor(inChannel: number, outChannel: number, stride: number, expandRatio: number) {
+  /**
+   * `hiddenChannel` defaults to torchvision's round(in * t); `forceExpand` keeps the 1x1
+   * expansion even for t = 1 (HF's `first_layer_is_expansion: false`).
+   */
+  constructor(
+    inChannel: number,
+    outChannel: number,
+    stride: number,
+    expandRatio: number,
+    style: LayerStyle & { hiddenChannel?: number; forceExpand?: boolean } = {},
+  ) {
     super();
-    const hiddenChannel = Math.round(inChannel * expandRatio);
+    const hiddenChannel = style.hiddenChannel ?? Math.round(inChannel * expandRatio);
     this.useShortcut = stride === 1 && inChannel === outChannel;
 
     const layers: Module[] = [];
-    if (expandRatio !== 1) {
-      layers.push(new ConvBNReLU(inChannel, hiddenChannel, 1)); // pw
+    if (expandRatio !== 1 || style.forceExpand) {
+      layers.push(new ConvBNReLU(inChannel, hiddenChannel, 1, 1, 1, style)); // pw
     }
     layers.push(
-      new ConvBNReLU(hiddenChannel, hiddenChannel, 3, stride, hiddenChannel), // dw
+      new ConvBNReLU(hiddenChannel, hiddenChannel, 3, stride, hiddenChannel, style), // dw
       new Conv2d(hiddenChannel, outChannel, 1, { bias: false }), // pw-linear
-      new BatchNorm2d(outChannel), // no ReLU: the linear bottleneck
+      new BatchNorm2d(outChannel, style.bnEps ?? 1e-5), // no ReLU: the linear bottleneck
     );
     this.conv = this.addModule('conv', new Sequential(...layers));
   }
@@ -63,6 +93,18 @@ export class InvertedResidual extends Module {
 /** How the last 1x1 conv's width follows alpha. */
 export type LastChannelRule = 'seed' | 'paper';
 
+/**
+ * How a block's width c becomes channels at width multiplier alpha (divisor 8):
+ * 'torchvision' makeDivisible(c * alpha) (also timm's round_channels);
+ * 'hf'    makeDivisible(round(c * alpha)), and the expansion makeDivisible(round(in * t)) (transformers);
+ * 'keras' makeDivisible(int(c * alpha)) for block outputs, makeDivisible(32 * alpha) for the stem,
+ *         expansion in * t unrounded (keras.applications.MobileNetV2).
+ */
+export type ChannelRule = 'torchvision' | 'hf' | 'keras';
+
+/** Keras' pooling for includeTop: false. */
+export type Pooling = 'avg' | 'max';
+
 export interface MobileNetV2Options {
   numClasses?: number;
   /** Width multiplier. */
@@ -73,10 +115,33 @@ export interface MobileNetV2Options {
    * 'seed': last channel = makeDivisible(1280 * alpha), as the seed does.
    * 'paper': makeDivisible(1280 * max(1, alpha)), as the paper, torchvision, Keras and every
    * published checkpoint of alpha < 1 do. The two agree for alpha >= 1.
+   * A number: exactly that many channels (timm's 110d/120d keep 1280).
    */
-  lastChannel?: LastChannelRule;
+  lastChannel?: LastChannelRule | number;
   /** Seed of the weight initialisation. */
   seed?: number;
+  /** TensorFlow "SAME" padding at every conv (HF `tf_padding`, Keras, TF-slim). Default false. */
+  tfPadding?: boolean;
+  /** BatchNorm epsilon. Default 1e-5 (PyTorch); TensorFlow-trained checkpoints use 1e-3. */
+  bnEps?: number;
+  /** Channel rounding of the family the weights come from. Default 'torchvision'. */
+  channelRule?: ChannelRule;
+  /** Stem width, unscaled by alpha (timm's fix_stem_head: 32). Default: the channel rule on 32. */
+  stemChannels?: number;
+  /**
+   * timm's depth multiplier: each stage repeats ceil(n * d) blocks, the first and last stage
+   * kept at n (timm `decode_arch_def(depth_multiplier, fix_first_last=True)`, mobilenetv2_110d:
+   * 1.2, _120d: 1.4). Not HF's `depth_multiplier`, which is our alpha. Default 1.
+   */
+  depthMultiplier?: number;
+  /** HF `first_layer_is_expansion`: false adds a 1x1 expansion conv to the first block. Default true. */
+  firstLayerIsExpansion?: boolean;
+  /** Keras include_top: false drops avgpool + classifier (the output is the feature map or its pooling). Default true. */
+  includeTop?: boolean;
+  /** With includeTop false: 'avg' or 'max' global pooling -> (N, C); undefined -> the (N, C, h, w) map. */
+  pooling?: Pooling;
+  /** 'softmax' appends a Softmax to the classifier (Keras' default); null (default) outputs logits. */
+  classifierActivation?: 'softmax' | null;
 }
 
 // t: expansion factor, c: output channels, n: repeats, s: stride of the first repeat
@@ -96,38 +161,86 @@ export class MobileNetV2 extends Module {
   readonly numClasses: number;
   readonly alpha: number;
   readonly lastChannel: number;
-  readonly lastChannelRule: LastChannelRule;
+  readonly lastChannelRule: LastChannelRule | 'fixed';
+  readonly tfPadding: boolean;
+  readonly bnEps: number;
+  readonly channelRule: ChannelRule;
+  readonly includeTop: boolean;
+  readonly pooling: Pooling | undefined;
+  readonly classifierActivation: 'softmax' | null;
+  /** The blocks per stage actually built (the setting's n, times timm's depth multiplier). */
+  readonly stageRepeats: readonly number[];
   readonly features: Sequential;
-  readonly avgpool: AdaptiveAvgPool2d;
-  readonly classifier: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d | undefined;
+  readonly classifier: Sequential | undefined;
 
   constructor(opts: MobileNetV2Options = {}, setting = INVERTED_RESIDUAL_SETTING) {
     super();
-    const { numClasses = 1000, alpha = 1.0, roundNearest = 8, dropout = 0.2, lastChannel = 'seed', seed = 0 } = opts;
+    const {
+      numClasses = 1000, alpha = 1.0, roundNearest = 8, dropout = 0.2, lastChannel = 'seed', seed = 0,
+      tfPadding = false, bnEps = 1e-5, channelRule = 'torchvision', stemChannels, depthMultiplier = 1,
+      firstLayerIsExpansion = true, includeTop = true, pooling, classifierActivation = null,
+    } = opts;
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`MobileNetV2: numClasses must be an integer >= 1, got ${numClasses}`);
     if (!(alpha > 0) || !Number.isFinite(alpha)) throw new RangeError(`MobileNetV2: alpha must be > 0, got ${alpha}`);
     if (!Number.isInteger(roundNearest) || roundNearest < 1) throw new RangeError(`MobileNetV2: roundNearest must be an integer >= 1, got ${roundNearest}`);
-    if (lastChannel !== 'seed' && lastChannel !== 'paper') throw new RangeError(`MobileNetV2: lastChannel must be 'seed' or 'paper', got ${String(lastChannel)}`);
+    if (lastChannel !== 'seed' && lastChannel !== 'paper' && !(Number.isInteger(lastChannel) && (lastChannel as number) >= 1)) {
+      throw new RangeError(`MobileNetV2: lastChannel must be 'seed' or 'paper' (or a channel count), got ${String(lastChannel)}`);
+    }
+    if (!(bnEps > 0)) throw new RangeError(`MobileNetV2: bnEps must be > 0, got ${bnEps}`);
+    if (channelRule !== 'torchvision' && channelRule !== 'hf' && channelRule !== 'keras') {
+      throw new RangeError(`MobileNetV2: channelRule must be 'torchvision', 'hf' or 'keras', got ${String(channelRule)}`);
+    }
+    if (stemChannels !== undefined && !(Number.isInteger(stemChannels) && stemChannels >= 1)) throw new RangeError(`MobileNetV2: stemChannels must be an integer >= 1, got ${stemChannels}`);
+    if (!(depthMultiplier > 0) || !Number.isFinite(depthMultiplier)) throw new RangeError(`MobileNetV2: depthMultiplier must be > 0, got ${depthMultiplier}`);
+    if (pooling !== undefined && pooling !== 'avg' && pooling !== 'max') throw new RangeError(`MobileNetV2: pooling must be 'avg', 'max' or undefined, got ${String(pooling)}`);
+    if (pooling !== undefined && includeTop) throw new RangeError(`MobileNetV2: pooling applies only with includeTop: false (the classifier always average-pools)`);
+    if (classifierActivation !== null && classifierActivation !== 'softmax') throw new RangeError(`MobileNetV2: classifierActivation must be 'softmax' or null, got ${String(classifierActivation)}`);
     this.numClasses = numClasses;
     this.alpha = alpha;
-    this.lastChannelRule = lastChannel;
+    this.tfPadding = tfPadding;
+    this.bnEps = bnEps;
+    this.channelRule = channelRule;
+    this.includeTop = includeTop;
+    this.pooling = pooling;
+    this.classifierActivation = classifierActivation;
+    this.lastChannelRule = typeof lastChannel === 'number' ? 'fixed' : lastChannel;
+    const style: LayerStyle = { tfPadding, bnEps };
 
-    let inputChannel = makeDivisible(32 * alpha, roundNearest);
-    this.lastChannel = makeDivisible(1280 * (lastChannel === 'seed' ? alpha : Math.max(1.0, alpha)), roundNearest);
+    // c -> channels at this alpha, by the family's rule
+    const width = (c: number): number =>
+      channelRule === 'hf' ? makeDivisible(roundHalfEven(c * alpha), roundNearest)
+        : channelRule === 'keras' ? makeDivisible(Math.trunc(c * alpha), roundNearest)
+          : makeDivisible(c * alpha, roundNearest);
+    // Keras scales the stem without truncating (makeDivisible(32 * alpha)); the others as any block
+    let inputChannel = stemChannels ?? (channelRule === 'keras' ? makeDivisible(32 * alpha, roundNearest) : width(32));
+    this.lastChannel =
+      typeof lastChannel === 'number' ? lastChannel
+        : lastChannel === 'seed' ? width(1280)
+          : alpha > 1 ? width(1280) : 1280; // 'paper': no alpha < 1 on the last conv
 
-    const features: Module[] = [new ConvBNReLU(3, inputChannel, 3, 2)]; // conv1
-    for (const [t, c, n, s] of setting) {
-      const outputChannel = makeDivisible(c * alpha, roundNearest);
-      for (let i = 0; i < n; i++) {
+    // timm's per-stage depth: ceil(n * d), first and last stage fixed
+    this.stageRepeats = setting.map(([, , n], i) => (i === 0 || i === setting.length - 1 || depthMultiplier === 1 ? n : Math.ceil(n * depthMultiplier)));
+
+    const features: Module[] = [new ConvBNReLU(3, inputChannel, 3, 2, 1, style)]; // conv1
+    setting.forEach(([t, c, , s], stage) => {
+      const outputChannel = width(c);
+      for (let i = 0; i < this.stageRepeats[stage]!; i++) {
         const stride = i === 0 ? s : 1;
-        features.push(new InvertedResidual(inputChannel, outputChannel, stride, t));
+        // every width is a multiple of 8, so the expansion agrees in all three families; HF still
+        // rounds it (makeDivisible(round(in * t))), the others take round(in * t)
+        const hiddenChannel = channelRule === 'hf' ? makeDivisible(roundHalfEven(inputChannel * t), roundNearest) : Math.round(inputChannel * t);
+        const forceExpand = features.length === 1 && !firstLayerIsExpansion;
+        features.push(new InvertedResidual(inputChannel, outputChannel, stride, t, { ...style, hiddenChannel, forceExpand }));
         inputChannel = outputChannel;
       }
-    }
-    features.push(new ConvBNReLU(inputChannel, this.lastChannel, 1)); // conv2
+    });
+    features.push(new ConvBNReLU(inputChannel, this.lastChannel, 1, 1, 1, style)); // conv2
     this.features = this.addModule('features', new Sequential(...features));
-    this.avgpool = this.addModule('avgpool', new AdaptiveAvgPool2d([1, 1]));
-    this.classifier = this.addModule('classifier', new Sequential(new Dropout(dropout), new Linear(this.lastChannel, numClasses)));
+    if (includeTop) {
+      this.avgpool = this.addModule('avgpool', new AdaptiveAvgPool2d([1, 1]));
+      this.classifier = this.addModule('classifier', new Sequential(new Dropout(dropout), new Linear(this.lastChannel, numClasses)));
+    }
 
     this.initWeights(seed);
   }
@@ -153,9 +266,18 @@ export class MobileNetV2 extends Module {
   forward(ctx: EmitContext, x: Value): Value {
     const g = ctx.graph;
     x = this.features.call(ctx, x); // (N, 3, H, W) -> (N, last, H/32, W/32)
+    if (!this.avgpool || !this.classifier) {
+      if (this.pooling === undefined) return x; // the feature map (N, last, h, w)
+      return g.within(this.pooling === 'avg' ? 'global_average_pool' : 'global_max_pool', () => {
+        const p = g.op1(this.pooling === 'avg' ? 'GlobalAveragePool' : 'GlobalMaxPool', [x]); // -> (N, last, 1, 1)
+        return g.op1('Flatten', [p], { axis: 1 }); // -> (N, last)
+      });
+    }
     x = this.avgpool.call(ctx, x); // -> (N, last, 1, 1)
     x = g.op1('Flatten', [x], { axis: 1 }); // -> (N, last)
-    return this.classifier.call(ctx, x); // -> (N, numClasses)
+    x = this.classifier.call(ctx, x); // -> (N, numClasses)
+    if (this.classifierActivation === 'softmax') x = g.within('softmax', () => g.op1('Softmax', [x], { axis: 1 })); // -> probabilities
+    return x;
   }
 }
 
