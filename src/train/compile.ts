@@ -21,6 +21,8 @@ export interface TrainStepSpec {
   inputSize: number | readonly [number, number];
   numClasses: number;
   optimizer: Optimizer;
+  /** Also output each parameter's gradient as `grad.<key>` (for tests and tools). */
+  outputGradients?: boolean;
 }
 
 export interface StateInput {
@@ -123,6 +125,7 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   }
   g.scope = '';
   newState.forEach((v, i) => g.output(g.op1('Identity', [v]), `new.${state[i]!.name}`));
+  if (spec.outputGradients) for (const { key, value } of params) g.output(g.op1('Identity', [grads.get(value)!]), `grad.${key}`);
 
   lowerComposites(g);
   g.prune();

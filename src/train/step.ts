@@ -14,12 +14,19 @@ export interface TrainerOptions extends SessionOptions {
   numClasses: number;
   inputSize: number;
   labelSmoothing?: number;
+  /** Return each parameter's gradient too (tests, tools). */
+  outputGradients?: boolean;
 }
 
 export interface StepResult {
   loss: number;
   logits: Tensor;
+  /** By parameter key, when `outputGradients` is set. */
+  grads?: Map<string, Tensor>;
 }
+
+/** Where dropout masks come from: a generator (training), or given tensors by mask name (tests). */
+export type DropoutSource = Generator | Map<string, Tensor>;
 
 /** (B) labels -> (B, K) targets: one-hot, or (1 - e) * onehot + e / K with label smoothing e. */
 export function targets(labels: ArrayLike<number>, numClasses: number, smoothing = 0): Tensor {
@@ -52,7 +59,13 @@ export class Trainer {
   private get(batch: number) {
     let c = this.compiled.get(batch);
     if (!c) {
-      const step = compileTrainStep(this.model, { batch, inputSize: this.opts.inputSize, numClasses: this.opts.numClasses, optimizer: this.optimizer });
+      const step = compileTrainStep(this.model, {
+        batch,
+        inputSize: this.opts.inputSize,
+        numClasses: this.opts.numClasses,
+        optimizer: this.optimizer,
+        outputGradients: this.opts.outputGradients,
+      });
       // 'extended': at 'all', ORT's NCHWc rewrite of the constant im2col kernels is 2-3x slower (docs/training.md)
       const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended' });
       c = { step, session };
@@ -61,8 +74,8 @@ export class Trainer {
     return c;
   }
 
-  /** One optimizer step on a batch; `rng` draws the dropout masks. */
-  async train(x: Tensor, labels: ArrayLike<number>, lr: number, rng: Generator): Promise<StepResult> {
+  /** One optimizer step on a batch; `dropout` gives the dropout masks (a generator draws fresh ones). */
+  async train(x: Tensor, labels: ArrayLike<number>, lr: number, dropout: DropoutSource): Promise<StepResult> {
     const batch = x.shape[0]!;
     const { step, session } = this.get(batch);
     const s = await session;
@@ -76,9 +89,15 @@ export class Trainer {
       } else feeds[st.name] = sd.get(st.key)!;
     }
     for (const d of step.dropout) {
+      if (dropout instanceof Map) {
+        const given = dropout.get(d.name);
+        if (!given) throw new Error(`train: no dropout mask ${d.name} given`);
+        feeds[d.name] = given;
+        continue;
+      }
       const m = new Float32Array(d.shape.reduce((a, b) => a * b, 1));
       const keep = 1 / (1 - d.p);
-      for (let i = 0; i < m.length; i++) m[i] = rng.uniform() < d.p ? 0 : keep;
+      for (let i = 0; i < m.length; i++) m[i] = dropout.uniform() < d.p ? 0 : keep;
       feeds[d.name] = float32(d.shape, m);
     }
     this.step++;
@@ -99,7 +118,8 @@ export class Trainer {
       updates.set(`${key}.num_batches_tracked`, int64([], [(n.data as BigInt64Array)[0]! + 1n]));
     }
     this.model.loadStateDict(updates, false);
-    return { loss, logits: out['logits']! };
+    const grads = this.opts.outputGradients ? new Map(step.state.filter((st) => st.kind === 'parameter').map((st) => [st.key, out[`grad.${st.key}`]!])) : undefined;
+    return { loss, logits: out['logits']!, grads };
   }
 
   async release(): Promise<void> {
