@@ -30,3 +30,15 @@ export type { PresetName, PresetSpec } from './data/transforms.js';
 export { preprocess, loadBatch, decodeRgb, ImageError } from './data/image.js';
 export type { ImageInput, RawImage } from './data/image.js';
 export { imagenetClasses } from './data/labels.js';
+// Published checkpoints (transformers, timm, Keras/TF rules) and the tfjs/Keras-style API
+export { load, MobileNetV2Model } from './api.js';
+export type { LoadOptions, Classification } from './api.js';
+export { loadCheckpoint } from './models/load.js';
+export type { LoadedCheckpoint, LoadCheckpointOptions, CheckpointFamily, HeadOverrides } from './models/load.js';
+export { kerasOptions, hfOptions, timmOptions, TIMM_VARIANTS, PUBLISHED_ALPHAS, PUBLISHED_SIZES } from './models/families.js';
+export type { HfConfig } from './models/families.js';
+export { keyMap, toOurStateDict, detectFamily } from './models/keymaps.js';
+export type { ChannelRule, Pooling, LayerStyle } from './models/mobilenetv2.js';
+export { tfSamePads } from './nn/layers.js';
+export { downloadHfRepo, parseHfName, presetFromPreprocessor, presetFromTimmCfg } from './weights/hf.js';
+export { guessTimmArchitecture } from './weights/timm.js';
