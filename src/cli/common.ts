@@ -1,11 +1,13 @@
 // What the commands share: model options, building a model (from weights or not), errors.
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { configFromStateDict } from '../models/config.js';
+import { isPresetName, resolvePreset, type PresetName, type PresetSpec } from '../data/transforms.js';
+import { loadCheckpoint, type CheckpointFamily } from '../models/load.js';
 import { MobileNetV2, type LastChannelRule, type MobileNetV2Options } from '../models/mobilenetv2.js';
 import { DeviceUnavailableError, type Device } from '../runtime/backend.js';
-import { loadWeights, type RegistryEntry } from '../weights/registry.js';
-import { badInput, CliError, EXIT } from './errors.js';
+import { WeightsError } from '../weights/errors.js';
+import type { RegistryEntry } from '../weights/registry.js';
+import { badInput, CliError, EXIT, usage } from './errors.js';
 
 export interface ModelFlags {
   alpha?: number;
@@ -58,22 +60,43 @@ export interface LoadedModel {
   model: MobileNetV2;
   entry?: RegistryEntry;
   source?: string;
+  /** Which key layout the weights used; undefined without weights. */
+  family?: CheckpointFamily;
+  /** Class names by head index (id2label, ImageNet for 1000 / 1001 heads). */
+  labels?: string[];
+  /** The checkpoint's own preprocessing (registry entry, preprocessor_config.json, timm's pretrained_cfg). */
+  preset?: PresetName | PresetSpec;
+  /** Class 0 is TF-slim's background (1001-class heads). */
+  background?: boolean;
 }
 
-/** The model the flags describe, with weights loaded when --weights is given. */
+/** --preset: a preset name, checked here so a typo is a usage error (exit 2). */
+export function presetFlag(v: string | undefined): PresetName | undefined {
+  if (v === undefined) return undefined;
+  if (!isPresetName(v)) throw usage(`Unsupported preset: "${v}". Should be one of: torchvision-v1, torchvision-v2, hf, tf, timm`);
+  resolvePreset(v);
+  return v;
+}
+
+/**
+ * The model the flags describe, with weights loaded when --weights is given: a registry name,
+ * hf:<org>/<name>, a transformers / timm checkpoint folder, or a .pth / .safetensors file in
+ * torchvision's or timm's key layout.
+ */
 export async function buildModel(flags: ModelFlags): Promise<LoadedModel> {
   const given: MobileNetV2Options = { alpha: flags.alpha, numClasses: flags.numClasses, lastChannel: flags.lastChannel };
   if (!flags.weights) return { model: new MobileNetV2({ ...given, lastChannel: given.lastChannel ?? 'seed', seed: flags.seed ?? 0 }) };
-  const { stateDict, entry, source } = await loadWeights(flags.weights, { progress: true });
-  const cfg = configFromStateDict(stateDict, given);
-  const model = new MobileNetV2(cfg);
   try {
-    model.loadStateDict(stateDict, true);
+    const c = await loadCheckpoint(flags.weights, { progress: true, given });
+    if (c.family !== 'torchvision' && flags.alpha !== undefined && Math.abs(flags.alpha - c.model.alpha) > 1e-9) {
+      throw badInput(`${c.source}: --alpha ${flags.alpha} does not match the checkpoint (alpha ${c.model.alpha}, from its config)`);
+    }
+    return c;
   } catch (e) {
-    const hint = flags.alpha === undefined && cfg.alpha === undefined ? ' (is it a MobileNetV2 of another width? pass --alpha)' : '';
-    throw badInput(`${source}: ${(e as Error).message}${hint}`);
+    if (e instanceof WeightsError && /state dict does not fit/.test(e.message) && flags.alpha === undefined && !/pass alpha/.test(e.message)) throw badInput(`${e.message} (is it a MobileNetV2 of another width? pass --alpha)`);
+    if (e instanceof WeightsError) throw badInput(e.message.replace(/pass alpha\)$/, 'pass --alpha)'));
+    throw e;
   }
-  return { model, entry, source };
 }
 
 /** Run a command body; turn every expected failure into one line and an exit code. */

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { inferenceOnnx } from '../compile.js';
 import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
-import { addModelOptions, buildModel, positiveInt, runCommand, type ModelFlags } from './common.js';
+import { resolvePreset } from '../data/transforms.js';
+import { addModelOptions, buildModel, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { usage } from './errors.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
 
@@ -13,12 +14,14 @@ interface ExportFlags extends ModelFlags {
   pthFormat: 'zip' | 'legacy';
   foldBn: boolean;
   batch?: number;
+  preset?: string;
 }
 
 export function exportCommand(): Command {
   const cmd = new Command('export')
     .description('write the model as ONNX (opset 17) and/or its state dict as .safetensors / .pth (torchvision keys: torch.load + load_state_dict(strict=True) accept it)')
-    .option('--weights <name|file>', 'registry name or .pth/.safetensors file (default: the seeded random init)')
+    .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file (default: the seeded random init)')
+    .option('--preset <name>', "preprocessing recorded in the ONNX metadata: torchvision-v1, torchvision-v2, hf, tf, timm (default: the weights')")
     .option('--onnx <file>', 'ONNX file to write (input "input" N x 3 x H x W, output "logits")')
     .option('--safetensors <file>', 'state dict as safetensors')
     .option('--pth <file>', 'state dict as a PyTorch .pth')
@@ -30,10 +33,26 @@ export function exportCommand(): Command {
     runCommand(async () => {
       if (!flags.onnx && !flags.safetensors && !flags.pth) throw usage('nothing to export: give --onnx, --safetensors and/or --pth');
       await checkOutputFolders([flags.onnx, flags.safetensors, flags.pth]);
-      const { model, source } = await buildModel(flags);
-      const meta = { weights: source ?? `random init (seed ${flags.seed ?? 0})`, alpha: String(model.alpha), num_classes: String(model.numClasses), last_channel: String(model.lastChannel) };
+      const override = presetFlag(flags.preset);
+      const { model, source, preset: own, family } = await buildModel(flags);
+      const preset = override ?? own;
+      const spec = preset === undefined ? undefined : resolvePreset(preset);
+      const meta: Record<string, string> = {
+        weights: source ?? `random init (seed ${flags.seed ?? 0})`,
+        alpha: String(model.alpha),
+        num_classes: String(model.numClasses),
+        last_channel: String(model.lastChannel),
+        ...(family ? { family } : {}),
+        tf_padding: String(model.tfPadding),
+        bn_eps: String(model.bnEps),
+        ...(spec ? { preprocessing: JSON.stringify({ preset: typeof preset === 'string' ? preset : 'checkpoint', ...spec }) } : {}),
+      };
+      if ((flags.safetensors || flags.pth) && (model.tfPadding || model.bnEps !== 1e-5 || model.stageRepeats.join() !== '1,2,3,4,3,3,1')) {
+        // the keys are torchvision's, but torchvision's mobilenet_v2 would compute it differently
+        process.stderr.write(`note: this network uses${model.tfPadding ? ' TF SAME padding' : ''}${model.bnEps !== 1e-5 ? ` BatchNorm eps ${model.bnEps}` : ''}${model.stageRepeats.join() !== '1,2,3,4,3,3,1' ? ` blocks per stage [${model.stageRepeats.join(', ')}]` : ''}: torchvision's mobilenet_v2 loads these keys only with the same settings (recorded in the metadata)\n`);
+      }
       if (flags.onnx) {
-        const size = flags.inputSize ?? 224;
+        const size = flags.inputSize ?? spec?.crop ?? 224;
         await writeFileAtomic(flags.onnx, inferenceOnnx(model.eval(), { inputSize: size, foldBN: flags.foldBn, batch: flags.batch ?? 'N' }, meta));
         process.stderr.write(`wrote ${flags.onnx} (input [${flags.batch ?? 'N'}, 3, ${size}, ${size}])\n`);
       }

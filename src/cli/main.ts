@@ -7,6 +7,7 @@ import { summaryCommand } from './summary.js';
 import { predictCommand } from './predict.js';
 import { runTensorCommand } from './run.js';
 import { exportCommand } from './export.js';
+import { embedCommand } from './embed.js';
 
 export function program(): Command {
   const p = new Command('mobilenetv2')
@@ -14,7 +15,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand()]) {
+  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand()]) {
     p.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return p;

@@ -2,10 +2,11 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadBatch, type BatchResult } from '../data/image.js';
 import { imagenetClasses } from '../data/labels.js';
-import { isPresetName, withInputSize, type PresetName } from '../data/transforms.js';
+import { withInputSize } from '../data/transforms.js';
+import { float32 } from '../tensor.js';
 import { Predictor, topk } from '../predictor.js';
 import { nodeBackend } from '../runtime/node.js';
-import { addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
+import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { EXIT, usage } from './errors.js';
 import type { Device } from '../runtime/backend.js';
 
@@ -24,7 +25,7 @@ export function predictCommand(): Command {
   const cmd = new Command('predict')
     .description('classify images (jpg, png, webp, gif, tiff...) and print the top-k classes')
     .argument('<images...>', 'image files')
-    .option('--weights <name|file>', `registry name (IMAGENET1K_V1, IMAGENET1K_V2) or a .pth/.safetensors file`, DEFAULT_WEIGHTS)
+    .option('--weights <name|file>', `registry name (IMAGENET1K_V1, IMAGENET1K_V2), hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file`, DEFAULT_WEIGHTS)
     .option('--topk <k>', 'how many classes to show', positiveInt('--topk'), 5)
     .option('--json', 'one JSON object per image on stdout')
     .addOption(new Option('--device <device>', 'where ONNX Runtime runs the network').argParser(deviceFlag).default('cpu'))
@@ -36,11 +37,13 @@ export function predictCommand(): Command {
 }
 
 async function predict(images: string[], flags: PredictFlags): Promise<void> {
-  if (flags.preset !== undefined && !isPresetName(flags.preset)) throw usage(`Unsupported preset: "${flags.preset}". Should be one of: torchvision-v1, torchvision-v2, hf, tf, timm`);
-  const { model, entry } = await buildModel(flags);
-  const base = (flags.preset as PresetName | undefined) ?? entry?.preset ?? 'torchvision-v1';
+  const override = presetFlag(flags.preset);
+  const loaded = await buildModel(flags);
+  const { model } = loaded;
+  const base = override ?? loaded.preset ?? 'torchvision-v1';
   const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
-  const labels = model.numClasses === 1000 ? imagenetClasses() : undefined;
+  const labels = loaded.labels ?? (model.numClasses === 1000 ? imagenetClasses() : undefined);
+  const background = loaded.background ?? false;
   const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads });
 
   const batches: string[][] = [];
@@ -64,7 +67,14 @@ async function predict(images: string[], flags: PredictFlags): Promise<void> {
       }
       if (batch.ok.length === 0) continue;
       const { logits, probabilities } = await predictor.run(batch.tensor);
-      const rows = topk(probabilities, logits, flags.topk);
+      let ranked = probabilities;
+      if (background) {
+        // a 1001-class TF head: class 0 (background) is not listed; probabilities stay the full softmax
+        const p = new Float32Array(probabilities.data as Float32Array);
+        for (let i = 0; i < p.length; i += model.numClasses) p[i] = -1;
+        ranked = float32(probabilities.shape, p);
+      }
+      const rows = topk(ranked, logits, background ? flags.topk + 1 : flags.topk).map((row) => row.filter((t) => !(background && t.index === 0)).slice(0, flags.topk));
       rows.forEach((row, r) => {
         const file = batches[b]![batch.ok[r]!]!;
         const top = row.map((t) => ({ index: t.index, label: labels?.[t.index] ?? `class ${t.index}`, probability: t.probability, logit: t.logit }));

@@ -1,0 +1,85 @@
+// mobilenetv2 embed <images...> --out vectors.safetensors: the pooled feature vector of each
+// image (global average of the last feature map), one row per image that could be read, with
+// the images' paths in row order in the file's metadata. Written atomically.
+
+import { Command, Option } from 'commander';
+import { MobileNetV2Model } from '../api.js';
+import { loadBatch } from '../data/image.js';
+import { withInputSize } from '../data/transforms.js';
+import { nodeBackend } from '../runtime/node.js';
+import type { Device } from '../runtime/backend.js';
+import { float32 } from '../tensor.js';
+import { writeSafetensors } from '../weights/safetensors.js';
+import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
+import { EXIT } from './errors.js';
+import { checkOutputFolders, writeFileAtomic } from './files.js';
+import { DEFAULT_WEIGHTS } from './predict.js';
+
+interface EmbedFlags extends ModelFlags {
+  out: string;
+  device: Device;
+  batchSize: number;
+  threads?: number;
+  preset?: string;
+}
+
+export function embedCommand(): Command {
+  const cmd = new Command('embed')
+    .description('write each image\'s pooled feature vector (length = last channel) to a safetensors file: tensor "embeddings" (N x C), metadata "files" (JSON list, row order)')
+    .argument('<images...>', 'image files')
+    .requiredOption('--out <file>', 'safetensors file to write')
+    .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file', DEFAULT_WEIGHTS)
+    .option('--preset <name>', "preprocessing: torchvision-v1, torchvision-v2, hf, tf, timm (default: the weights')")
+    .addOption(new Option('--device <device>', 'where ONNX Runtime runs the network').argParser(deviceFlag).default('cpu'))
+    .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
+    .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', positiveInt('--threads'));
+  addModelOptions(cmd).action((images: string[], flags: EmbedFlags) => runCommand(() => embed(images, flags)));
+  return cmd;
+}
+
+async function embed(images: string[], flags: EmbedFlags): Promise<void> {
+  const override = presetFlag(flags.preset);
+  await checkOutputFolders([flags.out]);
+  const loaded = await buildModel(flags);
+  const base = override ?? loaded.preset ?? 'torchvision-v1';
+  const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
+  const m = new MobileNetV2Model(loaded.model, nodeBackend, { device: flags.device, threads: flags.threads }, {
+    labels: loaded.labels, preset, background: loaded.background ?? false, family: loaded.family ?? 'torchvision', source: loaded.source ?? 'random init',
+  });
+  const c = m.embeddingSize;
+  const rows: Float32Array[] = [];
+  const files: string[] = [];
+  let failed = 0;
+  try {
+    for (let i = 0; i < images.length; i += flags.batchSize) {
+      const chunk = images.slice(i, i + flags.batchSize);
+      const batch = await loadBatch(chunk, preset);
+      for (const e of batch.errors) {
+        failed++;
+        process.stderr.write(`mobilenetv2: ${e.message}\n`);
+      }
+      if (batch.ok.length === 0) continue;
+      const out = (await m.infer(batch.tensor, true)).data as Float32Array; // (n, C)
+      batch.ok.forEach((j, r) => {
+        rows.push(out.subarray(r * c, (r + 1) * c));
+        files.push(chunk[j]!);
+      });
+    }
+  } finally {
+    await m.dispose();
+  }
+  if (rows.length === 0) {
+    // each failure has had its own line (as predict); one image needs no summary line; nothing is written
+    if (failed > 1) process.stderr.write(`mobilenetv2: none of the ${failed} images could be read\n`);
+    process.exitCode = EXIT.INPUT;
+    return;
+  }
+  const data = new Float32Array(rows.length * c); // (N_ok, C)
+  rows.forEach((r, i) => data.set(r, i * c));
+  await writeFileAtomic(flags.out, writeSafetensors(new Map([['embeddings', float32([rows.length, c], data)]]), { weights: loaded.source ?? '', files: JSON.stringify(files) }));
+  process.stderr.write(`wrote ${flags.out} (embeddings [${rows.length}, ${c}])\n`);
+  if (failed > 0) {
+    process.stderr.write(`mobilenetv2: ${failed} of ${images.length} images could not be read\n`);
+    process.exitCode = EXIT.PARTIAL;
+  }
+}
