@@ -34,6 +34,15 @@ export interface OpDef {
   lower?(g: Graph, inputs: readonly (Value | undefined)[], attrs: Attrs): Value[];
 }
 
+/**
+ * Where two standard-ONNX formulations of a gradient or composite both work, which one is emitted.
+ * The defaults won side-by-side measurements at real shapes (bench/formulations.ts, docs/training.md).
+ */
+export const FORMULATION: { bnVariance: 'mul' | 'sumsquare'; clipMask: 'compare' | 'sign' } = {
+  bnVariance: 'sumsquare',
+  clipMask: 'compare',
+};
+
 // ---- helpers for shape rules ----
 
 function req(inputs: readonly (Value | undefined)[], i: number, op: string): Value {
@@ -235,7 +244,8 @@ export const OPS: Record<string, OpDef> = {
     attrs: { epsilon: 'float', momentum: 'float', training_mode: 'int' },
     infer(inputs) {
       const x = req(inputs, 0, 'BatchNormalization');
-      return [{ dtype: x.dtype, shape: x.shape }];
+      const c = [x.shape[1]!]; // training_mode=1 also outputs the updated running mean and variance
+      return [{ dtype: x.dtype, shape: x.shape }, { dtype: x.dtype, shape: c }, { dtype: x.dtype, shape: c }];
     },
     grad(g, n, [dy], need) {
       // inference form (a frozen layer): y = a * x + c per channel, a = scale / sqrt(var + eps)
@@ -259,8 +269,11 @@ export const OPS: Record<string, OpDef> = {
     },
     lower(g, [x, gamma, beta], a) {
       const mean = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (C)
-      const d = g.op1('Sub', [x!, perChannel(g, mean)]);
-      const vari = g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
+      const d = g.op1('Sub', [x!, perChannel(g, mean)]); // two-pass variance: E[x^2] - E[x]^2 loses digits
+      const vari =
+        FORMULATION.bnVariance === 'sumsquare'
+          ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / (num(x!.shape[0]!, 'BN') * num(x!.shape[2]!, 'BN') * num(x!.shape[3]!, 'BN')))])
+          : g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
       const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
       return [y, mean, vari];
     },
@@ -295,14 +308,20 @@ export const OPS: Record<string, OpDef> = {
       // pass the gradient where min < y < max (ReLU6: 0 < y < 6); Where is slow on ORT CPU, a float mask is not
       const [, lo, hi] = n.inputs as Value[];
       const y = n.outputs[0]!;
+      if (!need[0]) return [undefined];
+      if (FORMULATION.clipMask === 'sign') {
+        // (y - lo) * (hi - y) > 0 exactly inside: one float mask, no booleans
+        return [g.op1('Mul', [dy!, g.op1('Sign', [g.op1('Mul', [g.op1('Sub', [y, lo!]), g.op1('Sub', [hi!, y])])])])];
+      }
       const inside = g.op1('And', [g.op1('Greater', [y, lo!]), g.op1('Less', [y, hi!])]);
-      return [need[0] ? g.op1('Mul', [dy!, g.op1('Cast', [inside], { to: 1 })]) : undefined];
+      return [g.op1('Mul', [dy!, g.op1('Cast', [inside], { to: 1 })])];
     },
   },
   Relu: { attrs: {}, infer: same('Relu') },
   Identity: { attrs: {}, infer: same('Identity'), grad: (_g, _n, [dy]) => [dy] },
   Softmax: { attrs: { axis: 'int' }, infer: same('Softmax') },
   Sqrt: { attrs: {}, infer: same('Sqrt') },
+  Sign: { attrs: {}, infer: same('Sign') },
   Reciprocal: { attrs: {}, infer: same('Reciprocal') },
   Neg: { attrs: {}, infer: same('Neg') },
   Add: {
@@ -465,6 +484,13 @@ export const OPS: Record<string, OpDef> = {
     attrs: { axes: 'ints', keepdims: 'int' }, // axes an attribute until opset 18
     infer(inputs, a) {
       const x = req(inputs, 0, 'ReduceMean');
+      return [{ dtype: x.dtype, shape: reduceShape(x.shape, ints(a, 'axes', x.shape.map((_, i) => i)), int(a, 'keepdims', 1) === 1) }];
+    },
+  },
+  ReduceSumSquare: {
+    attrs: { axes: 'ints', keepdims: 'int' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'ReduceSumSquare');
       return [{ dtype: x.dtype, shape: reduceShape(x.shape, ints(a, 'axes', x.shape.map((_, i) => i)), int(a, 'keepdims', 1) === 1) }];
     },
   },

@@ -67,7 +67,7 @@ export class Trainer {
         outputGradients: this.opts.outputGradients,
       });
       // 'extended': at 'all', ORT's NCHWc rewrite of the constant im2col kernels is 2-3x slower (docs/training.md)
-      const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended' });
+      const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended', memPattern: this.opts.memPattern ?? false });
       c = { step, session };
       this.compiled.set(batch, c);
     }

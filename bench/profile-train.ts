@@ -1,0 +1,72 @@
+// Where a training step's time goes: ONNX Runtime's profiler over the compiled step graph,
+// aggregated by operator and by phase (forward / backward / update). Not a test; a tool.
+//   npx tsc -p . && node dist/bench/profile-train.js [batch] [size] [alpha]
+
+import os from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { MobileNetV2 } from '../src/models/mobilenetv2.js';
+import { compileTrainStep } from '../src/train/compile.js';
+import { makeOptimizer } from '../src/train/optim.js';
+import { Generator } from '../src/nn/init.js';
+
+const [batch = 32, size = 224, alpha = 1.0] = process.argv.slice(2).map(Number);
+const level = (process.env['ORT_LEVEL'] ?? 'extended') as 'extended' | 'all';
+const model = new MobileNetV2({ alpha }).train();
+const opt = makeOptimizer({ name: 'sgd', momentum: 0.9 });
+const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: opt });
+console.log(`graph: ${step.graph.nodes.length} nodes, ${(step.onnx.length / 2 ** 20).toFixed(1)} MB`);
+const s = await ort.InferenceSession.create(step.onnx, {
+  executionProviders: ['cpu'],
+  intraOpNumThreads: os.availableParallelism(),
+  graphOptimizationLevel: level,
+  enableProfiling: true,
+  profileFilePrefix: '/tmp/prof/step',
+});
+const rng = new Generator(0);
+const feeds: Record<string, ort.Tensor> = {};
+const sd = model.stateDict();
+feeds['input'] = new ort.Tensor('float32', Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal()), [batch, 3, size, size]);
+const t = new Float32Array(batch * 1000);
+for (let i = 0; i < batch; i++) t[i * 1000 + i] = 1;
+feeds['target'] = new ort.Tensor('float32', t, [batch, 1000]);
+for (const st of step.state) {
+  const n = st.shape.reduce((a, b) => a * b, 1);
+  feeds[st.name] = st.kind === 'optimizer' ? new ort.Tensor('float32', new Float32Array(n), st.shape) : new ort.Tensor('float32', sd.get(st.key)!.data as Float32Array, st.shape);
+}
+for (const d of step.dropout) feeds[d.name] = new ort.Tensor('float32', new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1.25), d.shape);
+feeds['lr'] = new ort.Tensor('float32', [0.01], []);
+const runs = Number(process.env['RUNS'] ?? 3);
+for (let i = 0; i < runs; i++) {
+  const t0 = performance.now();
+  await s.run(feeds);
+  console.log(`run ${i}: ${(performance.now() - t0).toFixed(0)} ms`);
+}
+s.endProfiling(); // writes <prefix>_<date>.json
+await s.release();
+const file = readdirSync('/tmp/prof').filter((f) => f.startsWith('step') && f.endsWith('.json')).map((f) => `/tmp/prof/${f}`).sort().at(-1)!;
+const all = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; ts: number; args?: { op_name?: string } }[];
+rmSync(file);
+// steady state only: drop the first two runs (arena growth)
+const starts = all.filter((e) => e.name === 'model_run').map((e) => e.ts).sort((a, b) => a - b);
+const from = starts[Math.min(2, starts.length - 1)] ?? 0;
+const events = all.filter((e) => e.ts >= from);
+const counted = starts.filter((t) => t >= from).length;
+const byOp = new Map<string, number>();
+const byPhase = new Map<string, number>();
+const byNode = new Map<string, number>();
+for (const e of events) {
+  if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+  const op = e.args?.op_name ?? '?';
+  const node = e.name.replace(/_kernel_time$/, '');
+  const phase = node.startsWith('grad.') ? 'backward' : node.startsWith('update.') || node.startsWith('new.') ? 'update' : 'forward';
+  byOp.set(op, (byOp.get(op) ?? 0) + e.dur / counted / 1000);
+  byPhase.set(phase, (byPhase.get(phase) ?? 0) + e.dur / counted / 1000);
+  byNode.set(`${phase} ${op}`, (byNode.get(`${phase} ${op}`) ?? 0) + e.dur / counted / 1000);
+}
+const show = (m: Map<string, number>, n = 40) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).forEach(([k, v]) => console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`));
+console.log('--- by phase'); show(byPhase);
+console.log('--- by phase and op'); show(byNode, 30);
+const perNode = new Map<string, number>();
+for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) perNode.set(e.name.replace(/_kernel_time$/, ''), (perNode.get(e.name.replace(/_kernel_time$/, '')) ?? 0) + e.dur / counted / 1000);
+console.log('--- slowest nodes'); show(perNode, Number(process.env['TOP'] ?? 25));

@@ -1,0 +1,81 @@
+// npm run bench:train: training images/s at batch 32, 224x224, alpha 1.0 (2 CPU threads by default),
+// the inference forward time of the same batch in the same run, their ratio, and peak RSS.
+// Writes bench/results.json under "train". A benchmark, not a test: compare ratios from one run.
+
+import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { MobileNetV2 } from '../src/models/mobilenetv2.js';
+import { Predictor } from '../src/predictor.js';
+import { nodeBackend } from '../src/runtime/node.js';
+import { Trainer } from '../src/train/step.js';
+import { Generator } from '../src/nn/init.js';
+import { float32 } from '../src/tensor.js';
+import type { OptimizerSpec } from '../src/train/optim.js';
+
+const BATCH = Number(process.env['BENCH_BATCH'] ?? 32);
+const SIZE = Number(process.env['BENCH_SIZE'] ?? 224);
+const ALPHA = Number(process.env['BENCH_ALPHA'] ?? 1.0);
+const THREADS = Number(process.env['BENCH_THREADS'] ?? os.availableParallelism());
+const STEPS = Number(process.env['BENCH_STEPS'] ?? 6);
+const resultsPath = new URL('../../bench/results.json', import.meta.url);
+
+let peakRss = 0;
+const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
+const timer = setInterval(sample, 20);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const rng = new Generator(0);
+  const x = float32([BATCH, 3, SIZE, SIZE], Float32Array.from({ length: BATCH * 3 * SIZE * SIZE }, () => rng.normal()));
+  const labels = Array.from({ length: BATCH }, (_, i) => i % 1000);
+  const optimizer: OptimizerSpec = { name: 'sgd', momentum: 0.9, weightDecay: 4e-5 };
+
+  const model = new MobileNetV2({ alpha: ALPHA });
+  const trainer = new Trainer(model.train(), nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS });
+  let t0 = performance.now();
+  await trainer.train(x, labels, 0.01, rng); // compile + arena warm-up
+  const firstStep = performance.now() - t0;
+  await trainer.train(x, labels, 0.01, rng);
+  const steps: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    t0 = performance.now();
+    await trainer.train(x, labels, 0.01, rng);
+    steps.push(performance.now() - t0);
+    sample();
+  }
+  await trainer.release();
+  const trainRss = peakRss;
+
+  const infer = new Predictor(new MobileNetV2({ alpha: ALPHA }).eval(), nodeBackend, { threads: THREADS });
+  await infer.run(x);
+  const fw: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    t0 = performance.now();
+    await infer.run(x);
+    fw.push(performance.now() - t0);
+  }
+  await infer.release();
+  clearInterval(timer);
+
+  const step = median(steps);
+  const forward = median(fw);
+  const result = {
+    machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), threads: THREADS, node: process.version, date: new Date().toISOString() },
+    config: { alpha: ALPHA, input: SIZE, batch: BATCH, optimizer: 'sgd momentum 0.9, wd 4e-5', steps_timed: STEPS },
+    step_ms: +step.toFixed(1),
+    train_images_per_s: +((BATCH * 1000) / step).toFixed(2),
+    inference_forward_ms: +forward.toFixed(1),
+    step_over_inference_ratio: +(step / forward).toFixed(2),
+    first_step_ms: +firstStep.toFixed(0),
+    peak_rss_mb: Math.round(trainRss / 2 ** 20),
+  };
+  console.log(`training step  ${result.step_ms} ms  (${result.train_images_per_s} images/s at batch ${BATCH}, ${SIZE}x${SIZE}, alpha ${ALPHA}, ${THREADS} threads)`);
+  console.log(`inference fwd  ${result.inference_forward_ms} ms  -> step / inference = ${result.step_over_inference_ratio}`);
+  console.log(`first step (compile + warm-up) ${result.first_step_ms} ms; peak RSS during training ${result.peak_rss_mb} MB`);
+  const all = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
+  all['train'] = result;
+  writeFileSync(resultsPath, JSON.stringify(all, null, 2) + '\n');
+}
+
+await main();
