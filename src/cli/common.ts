@@ -119,5 +119,5 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
 
 /** Errors our readers raise about a user's file: they start with the file name. */
 function isUserFileError(e: Error & { code?: string }): boolean {
-  return ['E_IMAGE', 'E_WEIGHTS', 'ENOENT', 'EACCES', 'EISDIR', 'E_DOWNLOAD'].includes(e.code ?? '') || /^[^\s:]+\S*: /.test(e.message);
+  return ['E_IMAGE', 'E_WEIGHTS', 'E_FILE', 'ENOENT', 'EACCES', 'EISDIR', 'E_DOWNLOAD'].includes(e.code ?? '') || /^[^\s:]+\S*: /.test(e.message);
 }

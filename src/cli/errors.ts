@@ -11,6 +11,8 @@ export const EXIT = {
   DEVICE: 4,
   /** Some inputs failed, the others were answered (predict with one bad image among many). */
   PARTIAL: 5,
+  /** Training stopped on a NaN or infinite loss (the last good checkpoint is kept). */
+  DIVERGED: 6,
 } as const;
 
 export class CliError extends Error {

@@ -8,6 +8,8 @@ import { predictCommand } from './predict.js';
 import { runTensorCommand } from './run.js';
 import { exportCommand } from './export.js';
 import { embedCommand } from './embed.js';
+import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
 
 export function program(): Command {
   const p = new Command('mobilenetv2')
@@ -15,7 +17,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand()]) {
+  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand(), trainCommand(), evalCommand()]) {
     p.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return p;

@@ -158,7 +158,8 @@ export const INVERTED_RESIDUAL_SETTING: readonly (readonly [number, number, numb
 
 export class MobileNetV2 extends Module {
   readonly typeName = 'MobileNetV2';
-  readonly numClasses: number;
+  /** Classes of the head (changes with resetClassifier). */
+  numClasses: number;
   readonly alpha: number;
   readonly lastChannel: number;
   readonly lastChannelRule: LastChannelRule | 'fixed';
@@ -261,6 +262,19 @@ export class MobileNetV2 extends Module {
         fill_(m.params.get('bias')!.data, 0);
       }
     }
+  }
+
+  /**
+   * A new head for `numClasses` (fine-tuning on other classes): Linear(lastChannel, numClasses)
+   * initialised as the seed does, N(0, 0.01) and zero bias; the backbone is kept.
+   */
+  resetClassifier(numClasses: number, seed = 0): void {
+    if (!this.classifier) throw new Error('resetClassifier: this model has no classifier (includeTop: false)');
+    if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`resetClassifier: numClasses must be an integer >= 1, got ${numClasses}`);
+    const head = new Linear(this.lastChannel, numClasses);
+    normal_(head.params.get('weight')!.data, 0.01, new Generator(seed));
+    this.classifier.children.set('1', head);
+    this.numClasses = numClasses;
   }
 
   forward(ctx: EmitContext, x: Value): Value {
