@@ -143,7 +143,16 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
     trainer.step = state.step;
   }
   await writeFile(join(o.out, 'classes.json'), JSON.stringify(classes, null, 2) + '\n');
-  const save = () => writeTrainingCheckpoint(ckptPath, model.stateDict(), trainer.optState, state);
+  const save = async (): Promise<void> => {
+    // a checkpoint is only written when everything in it is finite: the last one on disk stays good
+    const sd = model.stateDict();
+    for (const [k, t] of [...sd, ...trainer.optState]) {
+      if (t.dtype === 'float32' && !(t.data as Float32Array).every(Number.isFinite)) {
+        throw new DivergedError(`${k} became non-finite by step ${trainer.step} (epoch ${state.epoch + 1}); stopped, the last good checkpoint is ${ckptPath}: lower --lr and --resume`);
+      }
+    }
+    await writeTrainingCheckpoint(ckptPath, sd, trainer.optState, state);
+  };
 
   const bar =
     (o.progress ?? process.stderr.isTTY)
