@@ -25,7 +25,7 @@ const weights = (dir: string) => readSafetensors(readFileSync(join(dir, 'model.s
 
 test('a run killed with SIGKILL mid-epoch and resumed ends with exactly the weights of an uninterrupted run', async () => {
   const a = freshDir();
-  const r = cli(['train', data.train, '--val', data.val, '--out', a, ...RUN], a);
+  const r = cli(['train', data.train, '--val', data.val, '--out', a, ...RUN], a, 300_000);
   assert.equal(r.code, 0, r.stderr);
 
   const b = freshDir();
@@ -51,7 +51,7 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with exactly the weig
   assert.deepEqual([state.epoch, state.batch], [0, 2], 'the checkpoint is mid-epoch');
   assert.deepEqual(readdirSync(b).filter((f) => f.endsWith('.tmp')), [], 'no half-written file');
 
-  const resumed = cli(['train', data.train, '--val', data.val, '--out', b, ...RUN, '--resume'], b);
+  const resumed = cli(['train', data.train, '--val', data.val, '--out', b, ...RUN, '--resume'], b, 300_000);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming from .*checkpoint\.safetensors: epoch 1, batch 2, step 2/);
   const [wa, wb] = [weights(a), weights(b)];

@@ -9,7 +9,7 @@ import { cli, freshDir } from './helpers/cli.js';
 
 test('train --demo learns: validation accuracy >= 90% at the end, curves and metrics written', () => {
   const dir = freshDir();
-  const r = cli(['train', '--demo', '--out', join(dir, 'run')], dir);
+  const r = cli(['train', '--demo', '--out', join(dir, 'run')], dir, 600_000);
   assert.equal(r.code, 0, r.stderr);
   const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
   assert.equal(metrics.length, 20);

@@ -22,10 +22,10 @@ export interface Result {
 }
 
 /** `mobilenetv2 ...args` in `cwd`. */
-export function cli(args: string[], cwd: string): Result {
+export function cli(args: string[], cwd: string, timeoutMs = 60_000): Result {
   const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
   delete env['MOBILENETV2_DEBUG'];
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
