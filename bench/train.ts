@@ -3,7 +3,11 @@
 // Writes bench/results.json under "train". A benchmark, not a test: compare ratios from one run.
 
 import os from 'node:os';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImageFolder } from '../src/data/folder.js';
+import { DataLoader } from '../src/data/loader.js';
+import { trainTransform } from '../src/data/augment.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { Predictor } from '../src/predictor.js';
 import { nodeBackend } from '../src/runtime/node.js';
@@ -44,6 +48,37 @@ async function main(): Promise<void> {
     steps.push(performance.now() - t0);
     sample();
   }
+  // with real JPEG decoding (sharp + Pillow-exact crop/resize, ahead of the step): how long does the step wait?
+  let e2e: Record<string, number> | undefined;
+  const photos = new URL('../../../shared/fixtures/images', import.meta.url).pathname;
+  if (existsSync(photos) && SIZE === 224) {
+    const root = mkdtempSync(join(os.tmpdir(), 'bench-train-'));
+    const names = ['hot_dog.jpg', 'face.jpg', 'cat_720p.jpg'];
+    for (let c = 0; c < 4; c++) {
+      mkdirSync(join(root, `class${c}`));
+      for (let i = 0; i < 24; i++) copyFileSync(join(photos, names[i % 3]!), join(root, `class${c}`, `${i}.jpg`));
+    }
+    const loader = new DataLoader(new ImageFolder(root), { batchSize: BATCH, shuffle: true, seed: 0, transform: trainTransform({ size: SIZE }) });
+    let waited = 0;
+    let images = 0;
+    const t1 = performance.now();
+    const it = loader.epoch(0);
+    for (;;) {
+      const w0 = performance.now();
+      const n = await it.next();
+      waited += performance.now() - w0;
+      if (n.done) break;
+      const b = n.value;
+      if (b.x.shape[0] !== BATCH) continue; // a smaller last batch would compile a second graph
+      await trainer.train(b.x, b.y, 0.01, rng);
+      images += b.y.length;
+      sample();
+    }
+    const total = performance.now() - t1;
+    e2e = { images, images_per_s: +((images * 1000) / total).toFixed(2), waited_for_data_ms: +waited.toFixed(0), total_ms: +total.toFixed(0) };
+    rmSync(root, { recursive: true, force: true });
+    console.log(`with JPEG decoding: ${e2e['images_per_s']} images/s over ${images} images; the step waited ${e2e['waited_for_data_ms']} ms of ${e2e['total_ms']} ms for data`);
+  }
   await trainer.release();
   const trainRss = peakRss;
 
@@ -69,6 +104,7 @@ async function main(): Promise<void> {
     step_over_inference_ratio: +(step / forward).toFixed(2),
     first_step_ms: +firstStep.toFixed(0),
     peak_rss_mb: Math.round(trainRss / 2 ** 20),
+    ...(e2e ? { with_jpeg_decoding: e2e } : {}),
   };
   console.log(`training step  ${result.step_ms} ms  (${result.train_images_per_s} images/s at batch ${BATCH}, ${SIZE}x${SIZE}, alpha ${ALPHA}, ${THREADS} threads)`);
   console.log(`inference fwd  ${result.inference_forward_ms} ms  -> step / inference = ${result.step_over_inference_ratio}`);
