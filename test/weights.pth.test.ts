@@ -15,6 +15,7 @@ import { float32, int64, type StateDict } from '../src/tensor.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { PickleWriter, PyDict, unpickle } from '../src/weights/pickle.js';
 import { crc32, findStateDict, isTensor, loadPthObject, looksLikePth, readPth, writePth } from '../src/weights/pth.js';
+import { assertOneLineError } from './helpers/errors.js';
 
 const DIR = fileURLToPath(new URL('../../test/fixtures/pth/', import.meta.url));
 const read = (f: string): Uint8Array => readFileSync(DIR + f);
@@ -30,15 +31,6 @@ function assertExactly(actual: StateDict, want: StateDict, what: string): void {
     assert.equal(a.data.length, e.data.length, `${what} ${k}: length`);
     for (let i = 0; i < e.data.length; i++) assert.ok(Object.is(a.data[i], e.data[i]), `${what} ${k}[${i}]: ${a.data[i]} != ${e.data[i]}`);
   }
-}
-
-function assertOneLineError(fn: () => unknown, file: string, pattern: RegExp): void {
-  assert.throws(fn, (e: Error) => {
-    assert.ok(!e.message.includes('\n'), `multi-line message: ${e.message}`);
-    assert.ok(e.message.startsWith(`${file}: `), `message does not name the file: ${e.message}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 test('zip format (torch.save default) equals the expected values exactly', () => {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { float32, int64, numel, type StateDict } from '../src/tensor.js';
 import { looksLikeSafetensors, readSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
+import { assertOneLineError } from './helpers/errors.js';
 
 const fixture = (p: string): string => fileURLToPath(new URL(`../../test/fixtures/${p}`, import.meta.url));
 const SHARED = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
@@ -31,15 +32,6 @@ function handmade(header: unknown, data: Uint8Array, pad = true): Uint8Array {
   out.set(json, 8);
   out.set(data, 8 + json.length);
   return out;
-}
-
-function assertOneLineError(fn: () => unknown, file: string, pattern: RegExp): void {
-  assert.throws(fn, (e: Error) => {
-    assert.ok(!e.message.includes('\n'), `multi-line message: ${e.message}`);
-    assert.ok(e.message.startsWith(`${file}: `), `message does not name the file: ${e.message}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 test('reads a file written by the safetensors library (committed timm io.safetensors)', () => {
