@@ -13,19 +13,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load, type MobileNetV2Model } from '../src/api.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
-import type { Tensor } from '../src/tensor.js';
 import { expandFixture, hasShared, SHARED } from './helpers/interop.js';
+import { maxAbsDiff } from './helpers/parity.js';
 
 const FACE = fileURLToPath(new URL('../../test/fixtures/images/face.jpg', import.meta.url));
 const HF_DIR = expandFixture('hf'); // transformers hf_d0.35_96_c10: tf_padding, 10 classes
 const io = readSafetensors(readFileSync(join(HF_DIR, 'io.safetensors')), 'io.safetensors').tensors;
 
-function maxAbsDiff(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  let m = 0;
-  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-  return m;
-}
 
 let model: MobileNetV2Model;
 let server: Server;

@@ -9,7 +9,7 @@ import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { float32, type Tensor } from '../src/tensor.js';
 import { writePth } from '../src/weights/pth.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
-import { fixturePath, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
+import { fixturePath, parityStateDict, readFixtureSafetensors, maxAbsDiff } from './helpers/parity.js';
 import { cli, assertOneLine, freshDir } from './helpers/cli.js';
 
 interface Case { name: string; config: { alpha: number; num_classes: number; last_channel: 'seed' | 'paper' }; logits: string }
@@ -29,12 +29,6 @@ before(() => {
   writeFileSync(join(data, 'in.safetensors'), writeSafetensors(new Map([['input', x97]])));
 });
 
-function maxAbsDiff(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  let m = 0;
-  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-  return m;
-}
 
 for (const weights of ['w.pth', 'w.safetensors']) {
   for (const fold of [true, false]) {

@@ -14,15 +14,9 @@ import { nodeBackend } from '../src/runtime/node.js';
 import { readWeightsFile } from '../src/weights/registry.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { readFileSync } from 'node:fs';
-import type { Tensor } from '../src/tensor.js';
 import { expandFixture, hasShared, SHARED, sharedManifest } from './helpers/interop.js';
+import { maxAbsDiff } from './helpers/parity.js';
 
-function maxAbsDiff(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  let m = 0;
-  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-  return m;
-}
 
 // mobilenetv2_110d (22 blocks, random BN statistics) is at float32's noise floor: evaluated in
 // float64 by torch 1.13 on the same weights, its logits are 0.76e-4 / 1.03e-4 (sizes 64 / 65)

@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { inferenceOnnx } from '../src/compile.js';
 import { nodeBackend } from '../src/runtime/node.js';
-import { fixturePath, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
-import type { Tensor } from '../src/tensor.js';
+import { fixturePath, parityStateDict, readFixtureSafetensors, maxAbsDiff } from './helpers/parity.js';
 
 interface Case {
   name: string;
@@ -22,12 +21,6 @@ interface Case {
 const { cases } = JSON.parse(readFileSync(fixturePath('parity', 'cases.json'), 'utf8')) as { cases: Case[] };
 const inputs = readFixtureSafetensors(fixturePath('parity', 'inputs.safetensors')).tensors;
 
-export function maxAbsDiff(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  let m = 0;
-  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-  return m;
-}
 
 const build = (c: Case) => new MobileNetV2({ alpha: c.config.alpha, numClasses: c.config.num_classes, lastChannel: c.config.last_channel });
 

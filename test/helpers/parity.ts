@@ -98,3 +98,11 @@ export function readFixtureSafetensors(path: string): { tensors: Map<string, Ten
   }
   return { tensors, metadata };
 }
+
+/** max_i |a_i - b_i| (shapes must agree). */
+export function maxAbsDiff(a: Tensor, b: Tensor): number {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) throw new Error(`maxAbsDiff: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`);
+  let m = 0;
+  for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs((a.data[i] as number) - (b.data[i] as number)));
+  return m;
+}
