@@ -3,7 +3,8 @@
 //   npx tsc -p . && node dist/bench/profile-train.js [batch] [size] [alpha]
 
 import os from 'node:os';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
@@ -16,12 +17,13 @@ const model = new MobileNetV2({ alpha }).train();
 const opt = makeOptimizer({ name: 'sgd', momentum: 0.9 });
 const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: opt });
 console.log(`graph: ${step.graph.nodes.length} nodes, ${(step.onnx.length / 2 ** 20).toFixed(1)} MB`);
+const profDir = mkdtempSync(join(os.tmpdir(), 'mnv2-profile-'));
 const s = await ort.InferenceSession.create(step.onnx, {
   executionProviders: ['cpu'],
   intraOpNumThreads: os.availableParallelism(),
   graphOptimizationLevel: level,
   enableProfiling: true,
-  profileFilePrefix: '/tmp/prof/step',
+  profileFilePrefix: join(profDir, 'step'),
 });
 const rng = new Generator(0);
 const feeds: Record<string, ort.Tensor> = {};
@@ -44,9 +46,9 @@ for (let i = 0; i < runs; i++) {
 }
 s.endProfiling(); // writes <prefix>_<date>.json
 await s.release();
-const file = readdirSync('/tmp/prof').filter((f) => f.startsWith('step') && f.endsWith('.json')).map((f) => `/tmp/prof/${f}`).sort().at(-1)!;
+const file = readdirSync(profDir).filter((f) => f.startsWith('step') && f.endsWith('.json')).map((f) => join(profDir, f)).sort().at(-1)!;
 const all = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; ts: number; args?: { op_name?: string } }[];
-rmSync(file);
+rmSync(profDir, { recursive: true, force: true });
 // steady state only: drop the first two runs (arena growth)
 const starts = all.filter((e) => e.name === 'model_run').map((e) => e.ts).sort((a, b) => a - b);
 const from = starts[Math.min(2, starts.length - 1)] ?? 0;

@@ -1,6 +1,6 @@
 // Preprocessing against tensors that torchvision, transformers and timm produced on real photos.
 // Committed: face.jpg and its four reference tensors (test/fixtures/images/face_reference.safetensors.gz,
-// copied from /work/shared/fixtures/preprocess_reference.safetensors).
+// copied from ../shared/fixtures/preprocess_reference.safetensors).
 // HINT: regenerate with `npx tsc -p . && node dist/bench/preprocess.js --write-fixture`.
 //
 // Tolerances come from the measurement in docs/preprocessing.md:
