@@ -19,8 +19,8 @@ before(async () => {
   data = { train: d.train, val: d.val };
 });
 
-// 80 images, batch 16: 5 steps an epoch, 2 epochs, a checkpoint every 2 steps
-const RUN = ['--alpha', '0.25', '--input-size', '32', '--batch-size', '16', '--epochs', '2', '--seed', '7', '--checkpoint-every', '2', '--optimizer', 'adamw', '--threads', '2'];
+// 80 images, batch 8: 10 steps an epoch, 2 epochs, a checkpoint every 2 steps
+const RUN = ['--alpha', '0.25', '--input-size', '32', '--batch-size', '8', '--epochs', '2', '--seed', '7', '--checkpoint-every', '2', '--optimizer', 'adamw', '--threads', '2'];
 const weights = (dir: string) => readSafetensors(readFileSync(join(dir, 'model.safetensors')), 'model.safetensors').tensors;
 
 test('a run killed with SIGKILL mid-epoch and resumed ends with exactly the weights of an uninterrupted run', async () => {
@@ -31,7 +31,7 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with exactly the weig
   const b = freshDir();
   const child = spawn(process.execPath, [CLI, 'train', data.train, '--val', data.val, '--out', b, ...RUN], { cwd: b, stdio: 'ignore' });
   const ckpt = join(b, 'checkpoint.safetensors');
-  // kill as soon as the first mid-epoch checkpoint (step 2 of 5) is on disk
+  // kill as soon as the first mid-epoch checkpoint (step 2 of 10) is on disk
   await new Promise<void>((resolve, reject) => {
     const t = setInterval(() => {
       if (existsSync(ckpt)) {
@@ -48,12 +48,14 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with exactly the weig
   await new Promise((resolve) => child.on('exit', resolve));
   assert.ok(!existsSync(join(b, 'model.safetensors')), 'killed before the first epoch ended');
   const state = JSON.parse(readSafetensors(readFileSync(ckpt), ckpt).metadata['checkpoint']!) as { epoch: number; batch: number; step: number };
-  assert.deepEqual([state.epoch, state.batch], [0, 2], 'the checkpoint is mid-epoch');
+  // a loaded machine may let the run reach a later checkpoint before the kill lands; any mid-epoch one will do
+  assert.equal(state.epoch, 0);
+  assert.ok(state.batch >= 2 && state.batch < 10 && state.batch % 2 === 0, `the checkpoint is mid-epoch (batch ${state.batch})`);
   assert.deepEqual(readdirSync(b).filter((f) => f.endsWith('.tmp')), [], 'no half-written file');
 
   const resumed = cli(['train', data.train, '--val', data.val, '--out', b, ...RUN, '--resume'], b, 300_000);
   assert.equal(resumed.code, 0, resumed.stderr);
-  assert.match(resumed.stderr, /resuming from .*checkpoint\.safetensors: epoch 1, batch 2, step 2/);
+  assert.match(resumed.stderr, new RegExp(`resuming from .*checkpoint\\.safetensors: epoch 1, batch ${state.batch}, step ${state.step}`));
   const [wa, wb] = [weights(a), weights(b)];
   assert.equal(wa.size, 314);
   for (const [k, t] of wa) assert.deepEqual(wb.get(k)!.data, t.data, `${k} differs after resume`);
