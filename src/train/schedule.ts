@@ -10,7 +10,7 @@ export interface ScheduleOptions {
   totalSteps: number;
   /** Linear warm-up from lr / warmupSteps to lr over these first steps. */
   warmupSteps?: number;
-  /** 'step': multiply by gamma every stepSize steps. */
+  /** 'step': multiply by gamma every stepSize steps (default: a third of the steps after warm-up). */
   stepSize?: number;
   gamma?: number;
   /** 'cosine': the floor it decays to. */
@@ -27,7 +27,7 @@ export function learningRate(step: number, o: ScheduleOptions): number {
     case 'constant':
       return o.lr;
     case 'step':
-      return o.lr * (o.gamma ?? 0.1) ** Math.floor(t / Math.max(1, o.stepSize ?? span));
+      return o.lr * (o.gamma ?? 0.1) ** Math.floor(t / Math.max(1, o.stepSize ?? Math.ceil(span / 3)));
     case 'cosine': {
       const min = o.minLr ?? 0;
       return min + ((o.lr - min) * (1 + Math.cos((Math.PI * Math.min(t, span)) / span))) / 2;
