@@ -21,7 +21,7 @@ import { toOnnx } from './onnx/export.js';
 import { topk as topkRows } from './predictor.js';
 import type { Backend, Device, Session } from './runtime/backend.js';
 import { nodeBackend } from './runtime/node.js';
-import { float32, shapeStr, type Tensor } from './tensor.js';
+import { shapeStr, type Tensor } from './tensor.js';
 import { imagenetClasses } from './data/labels.js';
 
 export interface LoadOptions {
@@ -200,16 +200,9 @@ export class MobileNetV2Model {
     if (!this.model.includeTop) throw new Error('classify: this model was loaded with includeTop: false; use embed() or infer()');
     const list = asList(images, 'classify');
     const { logits, probabilities } = await this.run(await this.toTensor(list), ['logits', 'probabilities']);
-    let probs = probabilities!;
-    if (this.background) {
-      // rank without class 0; the probabilities themselves stay the full softmax's
-      const p = new Float32Array(probs.data as Float32Array);
-      const c = probs.shape[1]!;
-      for (let i = 0; i < probs.shape[0]!; i++) p[i * c] = -1;
-      probs = float32(probs.shape, p);
-    }
-    const rows = topkRows(probs, logits!, this.background ? topk + 1 : topk).map((row) =>
-      row.filter((t) => !(this.background && t.index === 0)).slice(0, topk).map((t) => ({ className: this.labels?.[t.index] ?? `class ${t.index}`, probability: t.probability, index: t.index })),
+    // a 1001-class head's background (class 0) is left out of the ranking; probabilities stay the full softmax's
+    const rows = topkRows(probabilities!, logits!, topk, this.background ? [0] : []).map((row) =>
+      row.map((t) => ({ className: this.labels?.[t.index] ?? `class ${t.index}`, probability: t.probability, index: t.index })),
     );
     return Array.isArray(images) ? rows : rows[0]!;
   }

@@ -76,16 +76,22 @@ export class Predictor {
   }
 }
 
-/** The k most probable classes of each row of (N, C) probabilities, best first (ties: lower index). */
-export function topk(probabilities: Tensor, logits: Tensor, k: number): TopK[][] {
+/**
+ * The k most probable classes of each row of (N, C) probabilities, best first (ties: lower index).
+ * `skip` leaves classes out of the ranking (a 1001-class TF head's background, class 0); the
+ * probabilities stay as given.
+ */
+export function topk(probabilities: Tensor, logits: Tensor, k: number, skip: readonly number[] = []): TopK[][] {
   const [n, c] = probabilities.shape as [number, number];
   const p = probabilities.data as Float32Array;
   const l = logits.data as Float32Array;
-  const kk = Math.min(k, c);
+  const skipped = new Set(skip);
+  const kk = Math.min(k, c - skipped.size);
   const rows: TopK[][] = [];
   for (let i = 0; i < n; i++) {
     const best: number[] = []; // indices, kept sorted by probability, descending: O(C * k)
     for (let j = 0; j < c; j++) {
+      if (skipped.has(j)) continue;
       const v = p[i * c + j]!;
       if (best.length === kk && v <= p[i * c + best[kk - 1]!]!) continue;
       let pos = best.length;

@@ -4,14 +4,13 @@
 
 import { Command, Option } from 'commander';
 import { MobileNetV2Model } from '../api.js';
-import { loadBatch } from '../data/image.js';
 import { withInputSize } from '../data/transforms.js';
 import { nodeBackend } from '../runtime/node.js';
 import type { Device } from '../runtime/backend.js';
 import { float32 } from '../tensor.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
-import { EXIT } from './errors.js';
+import { forEachImageBatch } from './images.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
 import { DEFAULT_WEIGHTS } from './predict.js';
 
@@ -49,37 +48,27 @@ async function embed(images: string[], flags: EmbedFlags): Promise<void> {
   const c = m.embeddingSize;
   const rows: Float32Array[] = [];
   const files: string[] = [];
-  let failed = 0;
+  let failed: number;
   try {
-    for (let i = 0; i < images.length; i += flags.batchSize) {
-      const chunk = images.slice(i, i + flags.batchSize);
-      const batch = await loadBatch(chunk, preset);
-      for (const e of batch.errors) {
-        failed++;
-        process.stderr.write(`mobilenetv2: ${e.message}\n`);
-      }
-      if (batch.ok.length === 0) continue;
-      const out = (await m.infer(batch.tensor, true)).data as Float32Array; // (n, C)
-      batch.ok.forEach((j, r) => {
-        rows.push(out.subarray(r * c, (r + 1) * c));
-        files.push(chunk[j]!);
-      });
-    }
+    failed = await forEachImageBatch(
+      images,
+      flags.batchSize,
+      preset,
+      async (batch, batchFiles) => {
+        const out = (await m.infer(batch.tensor, true)).data as Float32Array; // (n, C)
+        batchFiles.forEach((f, r) => {
+          rows.push(out.subarray(r * c, (r + 1) * c));
+          files.push(f);
+        });
+      },
+      'embed',
+    );
   } finally {
     await m.dispose();
   }
-  if (rows.length === 0) {
-    // each failure has had its own line (as predict); one image needs no summary line; nothing is written
-    if (failed > 1) process.stderr.write(`mobilenetv2: none of the ${failed} images could be read\n`);
-    process.exitCode = EXIT.INPUT;
-    return;
-  }
+  if (rows.length === 0) return; // nothing is written; forEachImageBatch said why and set exit code 3
   const data = new Float32Array(rows.length * c); // (N_ok, C)
   rows.forEach((r, i) => data.set(r, i * c));
   await writeFileAtomic(flags.out, writeSafetensors(new Map([['embeddings', float32([rows.length, c], data)]]), { weights: loaded.source ?? '', files: JSON.stringify(files) }));
-  process.stderr.write(`wrote ${flags.out} (embeddings [${rows.length}, ${c}])\n`);
-  if (failed > 0) {
-    process.stderr.write(`mobilenetv2: ${failed} of ${images.length} images could not be read\n`);
-    process.exitCode = EXIT.PARTIAL;
-  }
+  process.stderr.write(`wrote ${flags.out} (embeddings [${rows.length}, ${c}])${failed ? ` of the ${images.length - failed} readable images` : ''}\n`);
 }

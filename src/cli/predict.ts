@@ -1,13 +1,10 @@
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
-import { loadBatch, type BatchResult } from '../data/image.js';
 import { imagenetClasses } from '../data/labels.js';
 import { withInputSize } from '../data/transforms.js';
-import { float32 } from '../tensor.js';
 import { Predictor, topk } from '../predictor.js';
 import { nodeBackend } from '../runtime/node.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
-import { EXIT, usage } from './errors.js';
+import { forEachImageBatch } from './images.js';
 import type { Device } from '../runtime/backend.js';
 
 interface PredictFlags extends ModelFlags {
@@ -45,57 +42,23 @@ async function predict(images: string[], flags: PredictFlags): Promise<void> {
   const labels = loaded.labels ?? (model.numClasses === 1000 ? imagenetClasses() : undefined);
   const background = loaded.background ?? false;
   const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads });
-
-  const batches: string[][] = [];
-  for (let i = 0; i < images.length; i += flags.batchSize) batches.push(images.slice(i, i + flags.batchSize));
-  const bar = process.stderr.isTTY && images.length > flags.batchSize ? new cliProgress.SingleBar({ format: 'predict [{bar}] {value}/{total} images | {rate} img/s | ETA {eta}s', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-  bar?.start(images.length, 0, { rate: '0' });
-  const t0 = performance.now();
-
-  let failed = 0;
-  let done = 0;
-  // decode batch i+1 while the network runs on batch i
-  let next: Promise<BatchResult> | undefined = loadBatch(batches[0]!, preset);
   try {
-    for (let b = 0; b < batches.length; b++) {
-      const batch = await next!;
-      next = b + 1 < batches.length ? loadBatch(batches[b + 1]!, preset) : undefined;
-      for (const e of batch.errors) {
-        failed++;
-        bar?.stop();
-        process.stderr.write(`mobilenetv2: ${e.message}\n`);
-      }
-      if (batch.ok.length === 0) continue;
-      const { logits, probabilities } = await predictor.run(batch.tensor);
-      let ranked = probabilities;
-      if (background) {
+    await forEachImageBatch(
+      images,
+      flags.batchSize,
+      preset,
+      async (batch, files) => {
+        const { logits, probabilities } = await predictor.run(batch.tensor);
         // a 1001-class TF head: class 0 (background) is not listed; probabilities stay the full softmax
-        const p = new Float32Array(probabilities.data as Float32Array);
-        for (let i = 0; i < p.length; i += model.numClasses) p[i] = -1;
-        ranked = float32(probabilities.shape, p);
-      }
-      const rows = topk(ranked, logits, background ? flags.topk + 1 : flags.topk).map((row) => row.filter((t) => !(background && t.index === 0)).slice(0, flags.topk));
-      rows.forEach((row, r) => {
-        const file = batches[b]![batch.ok[r]!]!;
-        const top = row.map((t) => ({ index: t.index, label: labels?.[t.index] ?? `class ${t.index}`, probability: t.probability, logit: t.logit }));
-        if (flags.json) process.stdout.write(JSON.stringify({ file, top }) + '\n');
-        else process.stdout.write(`${file}\n${top.map((t, i) => `  ${i + 1}. ${t.label.padEnd(28)} ${(100 * t.probability).toFixed(2).padStart(6)}%  (class ${t.index})`).join('\n')}\n`);
-      });
-      done += batches[b]!.length;
-      bar?.update(done, { rate: (done / ((performance.now() - t0) / 1000)).toFixed(1) });
-    }
+        topk(probabilities, logits, flags.topk, background ? [0] : []).forEach((row, r) => {
+          const top = row.map((t) => ({ index: t.index, label: labels?.[t.index] ?? `class ${t.index}`, probability: t.probability, logit: t.logit }));
+          if (flags.json) process.stdout.write(JSON.stringify({ file: files[r], top }) + '\n');
+          else process.stdout.write(`${files[r]}\n${top.map((t, i) => `  ${i + 1}. ${t.label.padEnd(28)} ${(100 * t.probability).toFixed(2).padStart(6)}%  (class ${t.index})`).join('\n')}\n`);
+        });
+      },
+      'predict',
+    );
   } finally {
-    bar?.stop();
     await predictor.release();
-  }
-  if (failed === images.length) {
-    // each failure has had its own line; one image needs no summary line
-    if (failed > 1) process.stderr.write(`mobilenetv2: none of the ${failed} images could be read\n`);
-    process.exitCode = EXIT.INPUT;
-    return;
-  }
-  if (failed > 0) {
-    process.stderr.write(`mobilenetv2: ${failed} of ${images.length} images could not be read\n`);
-    process.exitCode = EXIT.PARTIAL;
   }
 }

@@ -9,7 +9,6 @@ import sharp, { type KernelEnum, type Sharp } from 'sharp';
 import { float32, type Tensor } from '../tensor.js';
 import {
   centerCropOffsets,
-  cropRgb,
   normalizeToChw,
   resizedShape,
   resolvePreset,
