@@ -154,7 +154,3 @@ export class Graph {
     for (const [k, v] of [...this.scalars]) if (!this.initializers.has(v)) this.scalars.delete(k);
   }
 }
-
-export function shapeString(s: Shape): string {
-  return `[${s.join(', ')}]`;
-}
