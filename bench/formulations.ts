@@ -10,6 +10,7 @@ import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import { Generator } from '../src/nn/init.js';
+import { stepFeeds } from './step-feeds.js';
 
 const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = process.argv.slice(2).map(Number);
 type F = typeof FORMULATION;
@@ -19,21 +20,14 @@ const CANDIDATES: Partial<F>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign
 const model = new MobileNetV2({ alpha }).train();
 const sd = model.stateDict();
 const rng = new Generator(0);
-const input = new ort.Tensor('float32', Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal()), [batch, 3, size, size]);
-const target = new Float32Array(batch * 1000);
-for (let i = 0; i < batch; i++) target[i * 1000 + i] = 1;
+const input = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
 
 async function build(f: F) {
   Object.assign(FORMULATION, f);
   const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: makeOptimizer({ name: 'sgd', momentum: 0.9 }) });
   Object.assign(FORMULATION, DEFAULT);
   const s = await ort.InferenceSession.create(step.onnx, { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'extended' });
-  const feeds: Record<string, ort.Tensor> = { input, target: new ort.Tensor('float32', target, [batch, 1000]), lr: new ort.Tensor('float32', [0.01], []) };
-  for (const st of step.state) {
-    const n = st.shape.reduce((a, b) => a * b, 1);
-    feeds[st.name] = new ort.Tensor('float32', st.kind === 'optimizer' ? new Float32Array(n) : (sd.get(st.key)!.data as Float32Array), st.shape);
-  }
-  for (const d of step.dropout) feeds[d.name] = new ort.Tensor('float32', new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1.25), d.shape);
+  const feeds = stepFeeds(step, sd, input, batch, size);
   return { s, feeds, nodes: step.graph.nodes.length };
 }
 

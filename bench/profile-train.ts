@@ -10,6 +10,7 @@ import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import { Generator } from '../src/nn/init.js';
+import { stepFeeds } from './step-feeds.js';
 
 const [batch = 32, size = 224, alpha = 1.0] = process.argv.slice(2).map(Number);
 const level = (process.env['ORT_LEVEL'] ?? 'extended') as 'extended' | 'all';
@@ -26,18 +27,7 @@ const s = await ort.InferenceSession.create(step.onnx, {
   profileFilePrefix: join(profDir, 'step'),
 });
 const rng = new Generator(0);
-const feeds: Record<string, ort.Tensor> = {};
-const sd = model.stateDict();
-feeds['input'] = new ort.Tensor('float32', Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal()), [batch, 3, size, size]);
-const t = new Float32Array(batch * 1000);
-for (let i = 0; i < batch; i++) t[i * 1000 + i] = 1;
-feeds['target'] = new ort.Tensor('float32', t, [batch, 1000]);
-for (const st of step.state) {
-  const n = st.shape.reduce((a, b) => a * b, 1);
-  feeds[st.name] = st.kind === 'optimizer' ? new ort.Tensor('float32', new Float32Array(n), st.shape) : new ort.Tensor('float32', sd.get(st.key)!.data as Float32Array, st.shape);
-}
-for (const d of step.dropout) feeds[d.name] = new ort.Tensor('float32', new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1.25), d.shape);
-feeds['lr'] = new ort.Tensor('float32', [0.01], []);
+const feeds = stepFeeds(step, model.stateDict(), Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal()), batch, size);
 const runs = Number(process.env['RUNS'] ?? 3);
 for (let i = 0; i < runs; i++) {
   const t0 = performance.now();
