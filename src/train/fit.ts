@@ -96,26 +96,26 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
 
   // model
   const resumed = o.resume ? await readTrainingCheckpoint(ckptPath) : undefined;
+  // the architecture: from the weights' loader (keeps TF padding, BN eps...) with a new head when the
+  // class count differs; else from the flags, or read off a checkpoint being resumed
   let model: MobileNetV2;
-  if (resumed) {
-    // the architecture: from the fine-tuned checkpoint's loader (keeps TF padding, BN eps...), else read off the shapes
-    if (o.weights && loadModel) {
-      model = (await loadModel(o.weights)).model;
-      if (model.numClasses !== numClasses) model.resetClassifier(numClasses, o.seed);
-    } else model = new MobileNetV2({ ...configFromStateDict(resumed.model, { alpha: o.alpha, lastChannel: o.lastChannel }), numClasses });
-    model.loadStateDict(resumed.model);
-    await note(`resuming from ${ckptPath}: epoch ${resumed.state.epoch + 1}, batch ${resumed.state.batch}, step ${resumed.state.step}`);
-  } else if (o.weights) {
+  if (o.weights) {
     if (!loadModel) throw new Error('fit: weights given but no way to load them');
     const loaded = await loadModel(o.weights);
     model = loaded.model;
     if (model.numClasses !== numClasses) {
       const had = model.numClasses;
       model.resetClassifier(numClasses, o.seed);
-      await note(`${loaded.source}: backbone loaded; new ${numClasses}-class head (the checkpoint has ${had} classes)`);
-    } else await note(`${loaded.source}: loaded`);
+      if (!resumed) await note(`${loaded.source}: backbone loaded; new ${numClasses}-class head (the checkpoint has ${had} classes)`);
+    } else if (!resumed) await note(`${loaded.source}: loaded`);
+  } else if (resumed) {
+    model = new MobileNetV2({ ...configFromStateDict(resumed.model, { alpha: o.alpha, lastChannel: o.lastChannel }), numClasses });
   } else {
     model = new MobileNetV2({ alpha: o.alpha ?? 1.0, numClasses, lastChannel: o.lastChannel ?? 'seed', seed: o.seed });
+  }
+  if (resumed) {
+    model.loadStateDict(resumed.model);
+    await note(`resuming from ${ckptPath}: epoch ${resumed.state.epoch + 1}, batch ${resumed.state.batch}, step ${resumed.state.step}`);
   }
   const trainMode = (): void => {
     model.train();
