@@ -60,6 +60,30 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
 
 let initialised = false;
 
+/**
+ * onnxruntime-node 1.30 on Linux runs telemetry when it first initialises: it reads
+ * /etc/machine-id and /proc/self/cmdline (the user's file names), writes
+ * ~/.cache/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db, and recurses over the command line
+ * so deeply that a process whose arguments pass ~30 KB dies with a segmentation fault
+ * (`mobilenetv2 predict photos/*.jpg` with ~850 photos). ORT reads ORT_DISABLE_TELEMETRY when its
+ * first session is created, so setting it when this module loads, before that, is enough. Off unless the user asks
+ * for it with MOBILENETV2_ORT_TELEMETRY=1; even then it stays off for a command line that long.
+ */
+export function disableOrtTelemetry(env: NodeJS.ProcessEnv = process.env, commandLineBytes = commandLineLength()): void {
+  if (env['MOBILENETV2_ORT_TELEMETRY'] === '1' && commandLineBytes < 16_384) return;
+  if (env['MOBILENETV2_ORT_TELEMETRY'] === '1') {
+    process.emitWarning(`ONNX Runtime telemetry left off: it crashes on a command line of ${commandLineBytes} bytes (onnxruntime-node 1.30)`);
+  }
+  env['ORT_DISABLE_TELEMETRY'] = '1';
+}
+
+function commandLineLength(): number {
+  return [process.execPath, ...process.execArgv, ...process.argv].reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+}
+
+// before any session of this process (ours or the user's own) initialises ORT
+disableOrtTelemetry();
+
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
   devices: DEVICES,

@@ -21,11 +21,22 @@ export interface Result {
   stderr: string;
 }
 
+export interface CliOptions {
+  /** Variables added to (or, when undefined, removed from) the child's environment. */
+  env?: Record<string, string | undefined>;
+  /** Arguments for node itself, before the script. */
+  nodeArgs?: string[];
+}
+
 /** `mobilenetv2 ...args` in `cwd`. */
-export function cli(args: string[], cwd: string, timeoutMs = 60_000): Result {
+export function cli(args: string[], cwd: string, timeoutMs = 60_000, opts: CliOptions = {}): Result {
   const env: NodeJS.ProcessEnv = { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') };
   delete env['MOBILENETV2_DEBUG'];
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', timeout: timeoutMs });
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const r = spawnSync(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
