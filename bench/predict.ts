@@ -6,10 +6,10 @@ import os from 'node:os';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { Predictor, topk } from '../src/predictor.js';
-import { nodeBackend } from '../src/runtime/node.js';
-import { sessionOptions } from '../src/runtime/node.js';
-import { loadBatch, type BatchResult } from '../src/data/image.js';
+import { Predictor, topk } from '../src/infer/predictor.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
+import { sessionOptions } from '../src/platform/node/ort.js';
+import { loadBatch, type BatchResult } from '../src/platform/node/image.js';
 import { float32 } from '../src/tensor.js';
 
 const THREADS = Number(process.env['BENCH_THREADS'] ?? os.availableParallelism());

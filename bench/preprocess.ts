@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { decodeRgb, sharpOneStep, preprocess, type ResizeEngine } from '../src/data/image.js';
+import { decodeRgb, sharpOneStep, preprocess, type ResizeEngine } from '../src/platform/node/image.js';
 import { PRESETS, normalizeToChw, type PresetName, type PresetSpec } from '../src/data/transforms.js';
 
 const writeFixture = process.argv.includes('--write-fixture');

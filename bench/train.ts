@@ -5,17 +5,18 @@
 import os from 'node:os';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImageFolder } from '../src/data/folder.js';
+import { ImageFolder } from '../src/platform/node/folder.js';
 import { DataLoader } from '../src/data/loader.js';
+import { decodeSample } from '../src/platform/node/fit.js';
 import { trainTransform } from '../src/data/augment.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { Predictor } from '../src/predictor.js';
-import { nodeBackend } from '../src/runtime/node.js';
+import { Predictor } from '../src/infer/predictor.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import * as ort from 'onnxruntime-node';
-import { sessionOptions } from '../src/runtime/node.js';
+import { sessionOptions } from '../src/platform/node/ort.js';
 import { stepFeeds } from './step-feeds.js';
 import { Generator } from '../src/nn/init.js';
 import { float32 } from '../src/tensor.js';
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
       mkdirSync(join(root, `class${c}`));
       for (let i = 0; i < 24; i++) copyFileSync(join(photos, names[i % 3]!), join(root, `class${c}`, `${i}.jpg`));
     }
-    const loader = new DataLoader(new ImageFolder(root), { batchSize: BATCH, shuffle: true, seed: 0, transform: trainTransform({ size: SIZE }) });
+    const loader = new DataLoader(new ImageFolder(root), { decode: decodeSample, batchSize: BATCH, shuffle: true, seed: 0, transform: trainTransform({ size: SIZE }) });
     let waited = 0;
     let images = 0;
     const t1 = performance.now();

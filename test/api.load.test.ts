@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, type MobileNetV2Model } from '../src/api.js';
+import { load } from '../src/platform/node/load.js';
+import type { MobileNetV2Model } from '../src/infer/model.js';
+import type { ImageInput } from '../src/platform/node/image.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { expandFixture, hasShared, SHARED } from './helpers/interop.js';
 import { maxAbsDiff } from './helpers/parity.js';
@@ -21,7 +23,7 @@ const HF_DIR = expandFixture('hf'); // transformers hf_d0.35_96_c10: tf_padding,
 const io = readSafetensors(readFileSync(join(HF_DIR, 'io.safetensors')), 'io.safetensors').tensors;
 
 
-let model: MobileNetV2Model;
+let model: MobileNetV2Model<ImageInput>;
 let server: Server;
 let base = '';
 const hits = new Map<string, number>();

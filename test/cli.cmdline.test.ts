@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeDemoDataset } from '../src/data/demo.js';
+import { makeDemoDataset } from '../src/platform/node/demo.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { float32 } from '../src/tensor.js';

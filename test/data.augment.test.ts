@@ -18,7 +18,7 @@ import {
   trainTransform,
   type CropBox,
 } from '../src/data/augment.js';
-import { decodeRgb } from '../src/data/image.js';
+import { decodeRgb } from '../src/platform/node/image.js';
 import { Generator } from '../src/nn/init.js';
 
 const PYTHON = '/usr/bin/python3';

@@ -10,7 +10,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { ImageError, decodeRgb, loadBatch, preprocess, type RawImage } from '../src/data/image.js';
+import { ImageError, decodeRgb, loadBatch, preprocess, type RawImage } from '../src/platform/node/image.js';
 
 const FACE = fileURLToPath(new URL('../../test/fixtures/images/face.jpg', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mnv2-data-'));

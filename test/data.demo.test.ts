@@ -7,9 +7,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DEMO_CLASSES, makeDemoDataset } from '../src/data/demo.js';
-import { ImageFolder } from '../src/data/folder.js';
-import { decodeRgb } from '../src/data/image.js';
+import { DEMO_CLASSES, makeDemoDataset } from '../src/platform/node/demo.js';
+import { ImageFolder } from '../src/platform/node/folder.js';
+import { decodeRgb } from '../src/platform/node/image.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'mnv2-demo-'));
 

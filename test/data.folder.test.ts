@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareCodePoints, ImageFolder } from '../src/data/folder.js';
+import { compareCodePoints } from '../src/data/dataset.js';
+import { ImageFolder } from '../src/platform/node/folder.js';
 
 const PYTHON = '/usr/bin/python3';
 

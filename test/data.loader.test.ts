@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { evalTransform, sampleGenerator, trainTransform, type ImageTransform } from '../src/data/augment.js';
-import type { Dataset } from '../src/data/folder.js';
-import { decodeRgb } from '../src/data/image.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { decodeRgb } from '../src/platform/node/image.js';
 import { DataLoader, type Batch } from '../src/data/loader.js';
+import { decodeSample } from '../src/platform/node/fit.js';
 
 const N = 23;
 
@@ -42,7 +43,7 @@ const rows = (b: Batch, plane: number): Float32Array[] => b.indices.map((_, r) =
 test('every sample exactly once per epoch, in an order that depends on (seed, epoch)', async () => {
   const { dir, ds } = await makeDataset();
   try {
-    const mk = (seed: number, extra = {}) => new DataLoader(ds, { batchSize: 5, shuffle: true, seed, transform: evalTransform({ size: 8 }), ...extra });
+    const mk = (seed: number, extra = {}) => new DataLoader(ds, { decode: decodeSample, batchSize: 5, shuffle: true, seed, transform: evalTransform({ size: 8 }), ...extra });
     const loader = mk(1);
     assert.equal(loader.numBatches(0), 5);
     const b0 = await collect(loader, 0);
@@ -64,7 +65,7 @@ test('every sample exactly once per epoch, in an order that depends on (seed, ep
     const dropped = mk(1, { dropLast: true });
     assert.equal(dropped.numBatches(0), 4);
     assert.deepEqual((await collect(dropped, 0)).map((b) => b.indices.length), [5, 5, 5, 5]);
-    const plain = new DataLoader(ds, { batchSize: 10, transform: evalTransform({ size: 8 }) });
+    const plain = new DataLoader(ds, { decode: decodeSample, batchSize: 10, transform: evalTransform({ size: 8 }) });
     assert.deepEqual((await collect(plain, 3)).flatMap((b) => b.indices), ds.samples.map((_, i) => i), 'no shuffle: dataset order');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -78,7 +79,7 @@ test('row r of x is sample indices[r] through the transform with its own (seed, 
     const plane = 3 * 12 * 12;
     const byBatchSize = new Map<number, Map<number, Float32Array>>();
     for (const batchSize of [4, 7]) {
-      const loader = new DataLoader(ds, { batchSize, shuffle: true, seed: 3, transform, concurrency: 3 });
+      const loader = new DataLoader(ds, { decode: decodeSample, batchSize, shuffle: true, seed: 3, transform, concurrency: 3 });
       const m = new Map<number, Float32Array>();
       for (const b of await collect(loader, 2)) rows(b, plane).forEach((r, k) => m.set(b.indices[k]!, r));
       byBatchSize.set(batchSize, m);
@@ -96,7 +97,7 @@ test('row r of x is sample indices[r] through the transform with its own (seed, 
 test('startBatch resumes with exactly the batches an uninterrupted epoch yields', async () => {
   const { dir, ds } = await makeDataset();
   try {
-    const mk = () => new DataLoader(ds, { batchSize: 4, shuffle: true, seed: 9, transform: trainTransform({ size: 10 }) });
+    const mk = () => new DataLoader(ds, { decode: decodeSample, batchSize: 4, shuffle: true, seed: 9, transform: trainTransform({ size: 10 }) });
     const full = await collect(mk(), 4);
     // an interrupted run: reads two batches, stops; a fresh loader resumes at batch 2
     const first = mk();
@@ -128,7 +129,7 @@ test('a corrupt or missing image is skipped, named and counted; the batch is sma
     const good = readFileSync(ds.samples[9]!.path);
     writeFileSync(ds.samples[9]!.path, good.subarray(0, Math.floor(good.length / 2))); // truncated
     rmSync(ds.samples[13]!.path);
-    const loader = new DataLoader(ds, { batchSize: 5, transform: evalTransform({ size: 8 }) });
+    const loader = new DataLoader(ds, { decode: decodeSample, batchSize: 5, transform: evalTransform({ size: 8 }) });
     const batches = await collect(loader, 0);
     assert.deepEqual(batches.map((b) => b.indices.length), [4, 4, 4, 5, 3]); // 4, 9, 13 fall in batches 0, 1, 2
     const skipped = batches.flatMap((b) => b.skipped);
@@ -157,7 +158,7 @@ test('decoding runs ahead: `prefetch` batches are ready while the consumer holds
     const inner = evalTransform({ size: 8 });
     const done = new Set<number>();
     const spy: ImageTransform = { size: 8, random: false, apply: (img, g, out, off) => { const r = inner.apply(img, g, out, off); done.add(done.size); return r; } };
-    const loader = new DataLoader(ds, { batchSize: 3, transform: spy, prefetch: 2 });
+    const loader = new DataLoader(ds, { decode: decodeSample, batchSize: 3, transform: spy, prefetch: 2 });
     const it = loader.epoch(0);
     await it.next(); // batch 0 in hand
     // a "training step": decoding of batches 1 and 2 goes on meanwhile (wait for it, up to 5 s on a busy machine)
@@ -165,7 +166,7 @@ test('decoding runs ahead: `prefetch` batches are ready while the consumer holds
     await sleep(100);
     assert.equal(done.size, 9, 'batches 0, 1, 2 decoded, batch 3 not started');
     await it.return(undefined);
-    const noAhead = new DataLoader(ds, { batchSize: 3, transform: spy, prefetch: 0 });
+    const noAhead = new DataLoader(ds, { decode: decodeSample, batchSize: 3, transform: spy, prefetch: 0 });
     done.clear();
     const it2 = noAhead.epoch(0);
     await it2.next();
@@ -179,9 +180,9 @@ test('decoding runs ahead: `prefetch` batches are ready while the consumer holds
 
 test('BAD CALL - loader options', () => {
   const ds: Dataset = { samples: [], classes: [] };
-  assert.throws(() => new DataLoader(ds, { batchSize: 0 }), RangeError);
-  assert.throws(() => new DataLoader(ds, { batchSize: 2, concurrency: 0 }), RangeError);
-  assert.throws(() => new DataLoader(ds, { batchSize: 2, seed: -1 }), RangeError);
-  assert.throws(() => new DataLoader({} as Dataset, { batchSize: 2 }), TypeError);
-  assert.equal(new DataLoader(ds, { batchSize: 2 }).numBatches(0), 0);
+  assert.throws(() => new DataLoader(ds, { decode: decodeSample, batchSize: 0 }), RangeError);
+  assert.throws(() => new DataLoader(ds, { decode: decodeSample, batchSize: 2, concurrency: 0 }), RangeError);
+  assert.throws(() => new DataLoader(ds, { decode: decodeSample, batchSize: 2, seed: -1 }), RangeError);
+  assert.throws(() => new DataLoader({} as Dataset, { decode: decodeSample, batchSize: 2 }), TypeError);
+  assert.equal(new DataLoader(ds, { decode: decodeSample, batchSize: 2 }).numBatches(0), 0);
 });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { preprocess, type ResizeEngine } from '../src/data/image.js';
+import { preprocess, type ResizeEngine } from '../src/platform/node/image.js';
 import {
   PRESETS,
   centerCropOffsets,

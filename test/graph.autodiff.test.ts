@@ -8,7 +8,7 @@ import { gradients } from '../src/graph/autodiff.js';
 import { i64 } from '../src/graph/ops.js';
 import { lowerComposites } from '../src/graph/passes.js';
 import { toOnnx } from '../src/onnx/export.js';
-import { nodeBackend } from '../src/runtime/node.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { Generator } from '../src/nn/init.js';
 import { float32, numel, type Tensor } from '../src/tensor.js';
 

@@ -5,9 +5,9 @@ import { Graph } from '../src/graph/ir.js';
 import { broadcast } from '../src/graph/ops.js';
 import { foldBatchNorm } from '../src/graph/passes.js';
 import { fromOnnx, toOnnx } from '../src/onnx/export.js';
-import { inferenceGraph } from '../src/compile.js';
+import { inferenceGraph } from '../src/infer/graph.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { nodeBackend } from '../src/runtime/node.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { float32 } from '../src/tensor.js';
 
 test('Conv shape rule: stride, padding, groups, batch symbol kept', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load } from '../src/api.js';
+import { load } from '../src/platform/node/load.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { assertOneLine, cli, freshDir } from './helpers/cli.js';
 import { expandFixture } from './helpers/interop.js';

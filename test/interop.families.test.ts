@@ -7,12 +7,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inferenceGraph } from '../src/compile.js';
+import { inferenceGraph } from '../src/infer/graph.js';
 import { hfOptions, kerasOptions, PUBLISHED_ALPHAS, PUBLISHED_SIZES, timmOptions } from '../src/models/families.js';
 import { keyMap } from '../src/models/keymaps.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { tfSamePads } from '../src/nn/layers.js';
-import { summary } from '../src/summary.js';
+import { summary } from '../src/models/summary.js';
 import { guessTimmArchitecture } from '../src/weights/timm.js';
 
 //                 alpha: [params (M), MACs (M) at 96, 128, 160, 192, 224]; undefined: no checkpoint

@@ -8,10 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { inferenceOnnx } from '../src/compile.js';
-import { loadCheckpoint } from '../src/models/load.js';
-import { nodeBackend } from '../src/runtime/node.js';
-import { readWeightsFile } from '../src/weights/registry.js';
+import { inferenceOnnx } from '../src/infer/graph.js';
+import { loadCheckpoint } from '../src/platform/node/weights.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
+import { readWeightsFile } from '../src/platform/node/weights.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { readFileSync } from 'node:fs';
 import { expandFixture, hasShared, SHARED, sharedManifest } from './helpers/interop.js';

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { inferenceOnnx } from '../src/compile.js';
-import { nodeBackend } from '../src/runtime/node.js';
+import { inferenceOnnx } from '../src/infer/graph.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { fixturePath, parityStateDict, readFixtureSafetensors, maxAbsDiff } from './helpers/parity.js';
 
 interface Case {

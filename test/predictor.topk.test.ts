@@ -1,7 +1,7 @@
 // topk: best first, ties to the lower index, and classes left out of the ranking (a TF head's background).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { topk } from '../src/predictor.js';
+import { topk } from '../src/infer/predictor.js';
 import { float32 } from '../src/tensor.js';
 
 const p = float32([2, 5], [0.1, 0.4, 0.2, 0.2, 0.1, 0.5, 0.1, 0.3, 0.05, 0.05]);

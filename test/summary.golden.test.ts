@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { fixed2, summary } from '../src/summary.js';
+import { fixed2, summary } from '../src/models/summary.js';
 
 const dir = new URL('../../test/fixtures/summary/', import.meta.url);
 const index = JSON.parse(readFileSync(new URL('index.json', dir), 'utf8')) as {

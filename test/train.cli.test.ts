@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeDemoDataset } from '../src/data/demo.js';
+import { makeDemoDataset } from '../src/platform/node/demo.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { writePth } from '../src/weights/pth.js';

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { nodeBackend } from '../src/runtime/node.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
 import type { OptimizerSpec } from '../src/train/optim.js';
 import type { StateDict, Tensor } from '../src/tensor.js';

@@ -9,7 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { confusionLayout, drawConfusionMatrix, drawCurves, escapeXml, type CurvePoint } from '../src/train/plot.js';
+import { confusionLayout, escapeXml, type CurvePoint } from '../src/plot/plot.js';
+import { drawConfusionMatrix, drawCurves } from '../src/platform/node/plot.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -11,9 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultCacheDir, downloadToCache } from '../src/weights/download.js';
+import { defaultCacheDir, downloadToCache } from '../src/platform/node/download.js';
 import { readPth } from '../src/weights/pth.js';
-import { REGISTRY, findEntry, loadWeights, type RegistryEntry } from '../src/weights/registry.js';
+import { REGISTRY, findEntry, type RegistryEntry } from '../src/weights/registry.js';
+import { loadWeights } from '../src/platform/node/weights.js';
 
 const PTH = fileURLToPath(new URL('../../test/fixtures/pth/state_dict_zip.pth', import.meta.url));
 const SAFE = fileURLToPath(new URL('../../test/fixtures/pth/expected.safetensors', import.meta.url));

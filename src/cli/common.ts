@@ -2,9 +2,10 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 import { isPresetName, resolvePreset, type PresetName, type PresetSpec } from '../data/transforms.js';
-import { loadCheckpoint, type CheckpointFamily } from '../models/load.js';
+import type { CheckpointFamily } from '../models/load.js';
+import { loadCheckpoint } from '../platform/node/weights.js';
 import { MobileNetV2, type LastChannelRule, type MobileNetV2Options } from '../models/mobilenetv2.js';
-import { DeviceUnavailableError, type Device } from '../runtime/backend.js';
+import { DeviceUnavailableError, type Device } from '../infer/backend.js';
 import { WeightsError } from '../weights/errors.js';
 import type { RegistryEntry } from '../weights/registry.js';
 import { badInput, CliError, EXIT, usage } from './errors.js';

@@ -3,10 +3,10 @@
 // the images' paths in row order in the file's metadata. Written atomically.
 
 import { Command, Option } from 'commander';
-import { MobileNetV2Model } from '../api.js';
+import { Predictor } from '../infer/predictor.js';
 import { withInputSize } from '../data/transforms.js';
-import { nodeBackend } from '../runtime/node.js';
-import type { Device } from '../runtime/backend.js';
+import { nodeBackend } from '../platform/node/ort.js';
+import type { Device } from '../infer/backend.js';
 import { float32 } from '../tensor.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
@@ -42,10 +42,8 @@ async function embed(images: string[], flags: EmbedFlags): Promise<void> {
   const loaded = await buildModel(flags);
   const base = override ?? loaded.preset ?? 'torchvision-v1';
   const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
-  const m = new MobileNetV2Model(loaded.model, nodeBackend, { device: flags.device, threads: flags.threads }, {
-    labels: loaded.labels, preset, background: loaded.background ?? false, family: loaded.family ?? 'torchvision', source: loaded.source ?? 'random init',
-  });
-  const c = m.embeddingSize;
+  const predictor = new Predictor(loaded.model, nodeBackend, { device: flags.device, threads: flags.threads });
+  const c = loaded.model.lastChannel;
   const rows: Float32Array[] = [];
   const files: string[] = [];
   let failed: number;
@@ -55,7 +53,7 @@ async function embed(images: string[], flags: EmbedFlags): Promise<void> {
       flags.batchSize,
       preset,
       async (batch, batchFiles) => {
-        const out = (await m.infer(batch.tensor, true)).data as Float32Array; // (n, C)
+        const out = (await predictor.run(batch.tensor, ['embedding'])).embedding.data as Float32Array; // (n, C)
         batchFiles.forEach((f, r) => {
           rows.push(out.subarray(r * c, (r + 1) * c));
           files.push(f);
@@ -64,7 +62,7 @@ async function embed(images: string[], flags: EmbedFlags): Promise<void> {
       'embed',
     );
   } finally {
-    await m.dispose();
+    await predictor.release();
   }
   if (rows.length === 0) return; // nothing is written; forEachImageBatch said why and set exit code 3
   const data = new Float32Array(rows.length * c); // (N_ok, C)

@@ -2,14 +2,15 @@ import { Command, Option } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { ImageFolder } from '../data/folder.js';
-import { nodeBackend } from '../runtime/node.js';
+import { ImageFolder } from '../platform/node/folder.js';
+import { nodeBackend } from '../platform/node/ort.js';
 import { evaluate } from '../train/evaluate.js';
-import { drawConfusionMatrix } from '../train/plot.js';
-import { writeFileAtomic } from '../io/files.js';
+import { decodeSample, DECODE_CONCURRENCY } from '../platform/node/fit.js';
+import { drawConfusionMatrix } from '../platform/node/plot.js';
+import { writeFileAtomic } from '../platform/node/files.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
-import type { Device } from '../runtime/backend.js';
+import type { Device } from '../infer/backend.js';
 
 interface EvalFlags extends ModelFlags {
   device: Device;
@@ -50,6 +51,8 @@ async function run(dir: string, f: EvalFlags): Promise<void> {
     device: f.device,
     threads: f.threads,
     preset: presetFlag(f.preset) ?? preset,
+    decode: decodeSample,
+    concurrency: DECODE_CONCURRENCY,
     onBatch: (done) => bar?.update(done),
   });
   bar?.stop();

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { inferenceOnnx } from '../compile.js';
+import { inferenceOnnx } from '../infer/graph.js';
 import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { resolvePreset } from '../data/transforms.js';

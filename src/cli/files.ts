@@ -13,4 +13,4 @@ export async function readUserFile(path: string): Promise<Uint8Array> {
   }
 }
 
-export { checkOutputFolders, writeFileAtomic } from '../io/files.js';
+export { checkOutputFolders, writeFileAtomic } from '../platform/node/files.js';

@@ -2,7 +2,7 @@
 // on this one, each unreadable image one line on stderr, and the exit code the contract gives.
 
 import cliProgress from 'cli-progress';
-import { loadBatch, type BatchResult } from '../data/image.js';
+import { loadBatch, type BatchResult } from '../platform/node/image.js';
 import type { PresetName, PresetSpec } from '../data/transforms.js';
 import { EXIT } from './errors.js';
 

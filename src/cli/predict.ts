@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander';
 import { imagenetClasses } from '../data/labels.js';
 import { withInputSize } from '../data/transforms.js';
-import { Predictor, topk } from '../predictor.js';
-import { nodeBackend } from '../runtime/node.js';
+import { Predictor, topk } from '../infer/predictor.js';
+import { nodeBackend } from '../platform/node/ort.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { forEachImageBatch } from './images.js';
-import type { Device } from '../runtime/backend.js';
+import type { Device } from '../infer/backend.js';
 
 interface PredictFlags extends ModelFlags {
   topk: number;

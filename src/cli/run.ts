@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
-import { Predictor } from '../predictor.js';
-import { nodeBackend } from '../runtime/node.js';
+import { Predictor } from '../infer/predictor.js';
+import { nodeBackend } from '../platform/node/ort.js';
 import { shapeStr } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
 import { checkOutputFolders, readUserFile, writeFileAtomic } from './files.js';
-import type { Device } from '../runtime/backend.js';
+import type { Device } from '../infer/backend.js';
 
 interface RunFlags extends ModelFlags {
   input: string;

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { MobileNetV2 } from '../models/mobilenetv2.js';
-import { summary } from '../summary.js';
+import { summary } from '../models/summary.js';
 import { addModelOptions, runCommand, type ModelFlags } from './common.js';
 
 export function summaryCommand(): Command {

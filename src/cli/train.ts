@@ -2,15 +2,16 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeDemoDataset } from '../data/demo.js';
-import { loadCheckpoint } from '../models/load.js';
-import { nodeBackend } from '../runtime/node.js';
-import { fit, DivergedError } from '../train/fit.js';
+import { makeDemoDataset } from '../platform/node/demo.js';
+import { loadCheckpoint } from '../platform/node/weights.js';
+import { nodeBackend } from '../platform/node/ort.js';
+import { DivergedError } from '../train/fit.js';
+import { fit } from '../platform/node/fit.js';
 import type { OptimizerName } from '../train/optim.js';
 import type { ScheduleName } from '../train/schedule.js';
 import { addModelOptions, deviceFlag, positiveInt, positiveNumber, runCommand, type ModelFlags } from './common.js';
 import { CliError, EXIT, usage } from './errors.js';
-import type { Device } from '../runtime/backend.js';
+import type { Device } from '../infer/backend.js';
 
 interface TrainFlags extends ModelFlags {
   demo?: boolean;

@@ -1,51 +1,17 @@
-// Images in, NCHW float32 out. Decoding goes through sharp (libvips); the geometry and the
-// normalization are the pure functions of transforms.ts. Decoding is made to match PIL's
-// `Image.open(f).convert('RGB')`: no EXIF rotation, embedded ICC profiles ignored, grey
-// replicated to three channels, alpha dropped (not composited), 16-bit reduced to 8-bit.
+// Images between decoding and the network, on any platform: the raw-pixel input type, the error a
+// user's image raises, and a batch of decoded images turned into one NCHW tensor with the presets'
+// transforms (transforms.ts). Decoding itself is per platform: sharp in Node
+// (platform/node/image.ts), the browser's decoders in a page (platform/web/image.ts).
 
-import { stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
-import sharp, { type KernelEnum, type Sharp } from 'sharp';
 import { float32, type Tensor } from '../tensor.js';
-import {
-  centerCropOffsets,
-  normalizeToChw,
-  resizedShape,
-  resolvePreset,
-  transformRgb,
-  type PresetName,
-  type PresetSpec,
-  type RgbImage,
-} from './transforms.js';
+import { resolvePreset, transformRgb, type PresetName, type PresetSpec, type RgbImage } from './transforms.js';
 
 /** Pixels already in memory: row-major HWC, 8-bit, 1 (grey), 3 (RGB) or 4 (RGBA) channels. */
 export interface RawImage {
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | Uint8ClampedArray;
   readonly width: number;
   readonly height: number;
   readonly channels: 1 | 3 | 4;
-}
-
-/** A file path, the bytes of an encoded image, or raw pixels. */
-export type ImageInput = string | Uint8Array | RawImage;
-
-/**
- * How to resize. 'pil' (default) runs Pillow's resampling algorithm in JS on the decoded image,
- * which reproduces torchvision/timm within JPEG-decoder noise. A sharp kernel name resizes with
- * libvips instead (faster on large JPEGs, further from PIL: see docs/preprocessing.md).
- */
-export type ResizeEngine = 'pil' | 'sharp-linear' | 'sharp-cubic' | 'sharp-mitchell' | 'sharp-lanczos2' | 'sharp-lanczos3';
-
-export interface DecodeOptions {
-  /** Rotate/flip by the EXIF orientation tag first. PIL and torchvision do not; default false. */
-  readonly autoOrient?: boolean;
-}
-
-export interface PreprocessOptions extends DecodeOptions {
-  readonly preset?: PresetName | PresetSpec;
-  readonly engine?: ResizeEngine;
-  /** Lets libvips shrink JPEGs by 2/4/8 in the decoder (sharp engines only); default false. */
-  readonly fastShrinkOnLoad?: boolean;
 }
 
 /** A user's image could not be read: `file` names it, `problem` says why, in one line. */
@@ -60,16 +26,13 @@ export class ImageError extends Error {
   }
 }
 
-/** The name an input is reported by: the path as given, or a description of in-memory data. */
-export function describeInput(input: ImageInput): string {
-  if (typeof input === 'string') return input;
-  if (input instanceof Uint8Array) return `<buffer of ${input.length} bytes>`;
-  return `<raw ${input.width}x${input.height}x${input.channels}>`;
+export function isRawImage(x: unknown): x is RawImage {
+  return typeof x === 'object' && x !== null && 'data' in x && 'width' in x && 'height' in x && 'channels' in x;
 }
 
-function checkRaw(raw: RawImage): void {
+export function checkRaw(raw: RawImage): void {
   const { data, width, height, channels } = raw;
-  if (!(data instanceof Uint8Array)) throw new TypeError('image.data must be a Uint8Array');
+  if (!(data instanceof Uint8Array) && !(data instanceof Uint8ClampedArray)) throw new TypeError('image.data must be a Uint8Array');
   if (!Number.isInteger(width) || width < 1) throw new RangeError(`image.width must be a positive integer, got ${width}`);
   if (!Number.isInteger(height) || height < 1) throw new RangeError(`image.height must be a positive integer, got ${height}`);
   if (channels !== 1 && channels !== 3 && channels !== 4) throw new RangeError(`image.channels must be 1, 3 or 4, got ${String(channels)}`);
@@ -78,125 +41,20 @@ function checkRaw(raw: RawImage): void {
   }
 }
 
-/** Rewords libvips' messages for users; keeps the first line only. */
-function problemOf(err: unknown): string {
-  const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
-  if (/unsupported image format/i.test(msg)) return 'not an image (unsupported format)';
-  if (/premature end|truncated|unexpected end|not enough data|read error|out of order/i.test(msg)) {
-    return `truncated or corrupt image (${msg})`;
+/** Raw pixels -> RGB as PIL's convert('RGB'): grey replicated, alpha dropped (not composited). */
+export function rawToRgb(raw: RawImage): RgbImage {
+  checkRaw(raw);
+  const { width, height, channels } = raw;
+  const src = raw.data;
+  if (channels === 3) return { data: src instanceof Uint8Array ? src : new Uint8Array(src.buffer, src.byteOffset, src.length), width, height };
+  const n = width * height;
+  const out = new Uint8Array(n * 3); // (H, W, 3)
+  for (let i = 0, o = 0, s = 0; i < n; i++, o += 3, s += channels) {
+    out[o] = src[s]!;
+    out[o + 1] = src[channels === 1 ? s : s + 1]!;
+    out[o + 2] = src[channels === 1 ? s : s + 2]!;
   }
-  return `cannot decode image (${msg})`;
-}
-
-function sharpFor(input: ImageInput, opts: DecodeOptions): Sharp {
-  const common = { autoOrient: opts.autoOrient ?? false, ignoreIcc: true, pages: 1, page: 0 } as const;
-  if (typeof input === 'string' || input instanceof Uint8Array) return sharp(input, common);
-  return sharp(input.data, { ...common, raw: { width: input.width, height: input.height, channels: input.channels } });
-}
-
-async function checkFile(path: string): Promise<void> {
-  try {
-    const s = await stat(path);
-    if (s.isDirectory()) throw new ImageError(path, 'is a directory, not an image');
-  } catch (e) {
-    if (e instanceof ImageError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : problemOf(e));
-  }
-}
-
-/**
- * Decodes an image to 8-bit RGB, as PIL's `Image.open(f).convert('RGB')` would:
- * (H, W, C) in any depth/colourspace -> (H, W, 3) uint8. Throws ImageError for users' files.
- */
-export async function decodeRgb(input: ImageInput, opts: DecodeOptions = {}): Promise<RgbImage> {
-  if (typeof input === 'string') await checkFile(input);
-  else if (!(input instanceof Uint8Array)) {
-    if (typeof input !== 'object' || input === null) throw new TypeError(`image must be a path, a Uint8Array or a RawImage, got ${input === null ? 'null' : typeof input}`);
-    checkRaw(input);
-  }
-  try {
-    // toColourspace('srgb') replicates grey, maps 16-bit to 8-bit and CMYK to RGB; alpha is dropped unblended.
-    const { data, info } = await sharpFor(input, opts)
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-  } catch (e) {
-    throw new ImageError(describeInput(input), problemOf(e));
-  }
-}
-
-const SHARP_KERNELS = {
-  'sharp-linear': 'linear',
-  'sharp-cubic': 'cubic',
-  'sharp-mitchell': 'mitchell',
-  'sharp-lanczos2': 'lanczos2',
-  'sharp-lanczos3': 'lanczos3',
-} as const;
-
-/** Resize + crop with libvips on the decoded RGB image: (H, W, 3) -> (crop, crop, 3). */
-async function sharpResizeCrop(img: RgbImage, spec: PresetSpec, engine: keyof typeof SHARP_KERNELS): Promise<RgbImage> {
-  const size = resizedShape(img.height, img.width, spec.resize);
-  const { top, left } = centerCropOffsets(size.height, size.width, spec.crop, spec.cropRounding);
-  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(size.width, size.height, { fit: 'fill', kernel: SHARP_KERNELS[engine] })
-    .extract({ left, top, width: spec.crop, height: spec.crop })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-}
-
-/**
- * One pass through libvips, from the encoded file to the crop (JPEG shrink-on-load allowed when
- * fastShrinkOnLoad). Only for measuring: it resizes before dropping alpha, unlike PIL.
- */
-export async function sharpOneStep(input: string | Uint8Array, preset: PresetName | PresetSpec, kernel: keyof KernelEnum, fastShrinkOnLoad: boolean): Promise<RgbImage> {
-  const spec = resolvePreset(preset);
-  const meta = await sharp(input).metadata();
-  const size = resizedShape(meta.height, meta.width, spec.resize);
-  const { top, left } = centerCropOffsets(size.height, size.width, spec.crop, spec.cropRounding);
-  const { data, info } = await sharp(input, { ignoreIcc: true })
-    .resize(size.width, size.height, { fit: 'fill', kernel, fastShrinkOnLoad })
-    .extract({ left, top, width: spec.crop, height: spec.crop })
-    .removeAlpha()
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-}
-
-function resolveOptions(presetOrOptions: PresetName | PresetSpec | PreprocessOptions): PreprocessOptions {
-  if (typeof presetOrOptions === 'string') return { preset: presetOrOptions };
-  if (typeof presetOrOptions === 'object' && presetOrOptions !== null && 'resize' in presetOrOptions) return { preset: presetOrOptions };
-  return presetOrOptions;
-}
-
-async function preprocessInto(input: ImageInput, opts: PreprocessOptions, out?: Float32Array, offset = 0): Promise<Float32Array> {
-  const spec = resolvePreset(opts.preset ?? 'torchvision-v1');
-  const engine = opts.engine ?? 'pil';
-  const img = await decodeRgb(input, opts); // (H, W, 3) uint8
-  if (engine === 'pil') return transformRgb(img, spec, out, offset); // (3, crop, crop)
-  if (!(engine in SHARP_KERNELS)) {
-    throw new RangeError(`Unsupported engine: "${engine}". Should be one of: pil, ${Object.keys(SHARP_KERNELS).join(', ')}`);
-  }
-  const cropped = await sharpResizeCrop(img, spec, engine); // (crop, crop, 3)
-  return normalizeToChw(cropped, spec.mean, spec.std, out, offset); // (3, crop, crop)
-}
-
-/**
- * Decodes and transforms one image: -> (3, crop, crop) float32.
- * `preprocess('cat.jpg', 'torchvision-v1')` or `preprocess(buf, { preset: 'timm', autoOrient: true })`.
- */
-export async function preprocess(image: ImageInput, preset: PresetName | PresetSpec | PreprocessOptions = 'torchvision-v1'): Promise<Float32Array> {
-  return preprocessInto(image, resolveOptions(preset));
-}
-
-export interface BatchOptions {
-  /** How many images are decoded at once (sharp decodes on libuv's threads). */
-  readonly concurrency?: number;
+  return { data: out, width, height };
 }
 
 export interface BatchResult {
@@ -207,19 +65,27 @@ export interface BatchResult {
   readonly errors: { index: number; file: string; message: string }[];
 }
 
+/** Turns a list of images into a batch: decodes (a platform's decoder) and transforms each. */
+export type BatchLoader<I> = (images: readonly I[], preset: PresetName | PresetSpec) => Promise<BatchResult>;
+
+/** One image -> (3, crop, crop) float32 for a preset. */
+export type Prepare<I> = (image: I, spec: PresetSpec) => Promise<Float32Array>;
+
+/** Decode with a platform's decoder, then the preset's eval transform (Pillow-exact resize, crop, normalize). */
+export const viaRgb =
+  <I>(decode: (image: I) => Promise<RgbImage>): Prepare<I> =>
+  async (image, spec) =>
+    transformRgb(await decode(image), spec); // (H, W, 3) uint8 -> (3, crop, crop)
+
 /**
- * Decodes and transforms a list of images in parallel. A bad image does not stop the others:
- * it is reported in `errors` and left out of the tensor. Programming errors (a bad preset) throw.
+ * Prepares `images`, `concurrency` at a time, into one batch. A bad image (an ImageError) does not
+ * stop the others: it is reported in `errors` and left out of the tensor. Anything else (a bad
+ * preset, a bug) throws.
  */
-export async function loadBatch(
-  images: readonly ImageInput[],
-  preset: PresetName | PresetSpec | PreprocessOptions = 'torchvision-v1',
-  { concurrency = Math.min(4, availableParallelism()) }: BatchOptions = {},
-): Promise<BatchResult> {
+export async function prepareBatch<I>(images: readonly I[], preset: PresetName | PresetSpec, prepare: Prepare<I>, concurrency = 4): Promise<BatchResult> {
   if (!Array.isArray(images)) throw new TypeError('images must be an array');
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-  const opts = resolveOptions(preset);
-  const spec = resolvePreset(opts.preset ?? 'torchvision-v1');
+  const spec = resolvePreset(preset);
   const plane = 3 * spec.crop * spec.crop;
   const results: (Float32Array | ImageError)[] = new Array(images.length);
   let next = 0;
@@ -227,7 +93,7 @@ export async function loadBatch(
     while (next < images.length) {
       const i = next++;
       try {
-        results[i] = await preprocessInto(images[i], opts);
+        results[i] = await prepare(images[i]!, spec);
       } catch (e) {
         if (!(e instanceof ImageError)) throw e;
         results[i] = e;

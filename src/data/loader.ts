@@ -1,5 +1,5 @@
-// Batches for training and evaluation. Images are decoded by sharp on libuv's threads, several
-// at a time and a few batches ahead of the consumer, so a training step that takes longer than
+// Batches for training and evaluation. Images are decoded by the platform's decoder (sharp on
+// libuv's threads in Node, the browser's in a page), several at a time and a few batches ahead of the consumer, so a training step that takes longer than
 // decoding a batch never waits for data. An image that cannot be read is left out of its batch
 // and reported; it never stops the run.
 //
@@ -7,16 +7,20 @@
 // sample i's augmentation on (seed, e, i) only (augment.ts), so `epoch(e, { startBatch: k })`
 // yields exactly the batches k, k+1, ... that `epoch(e)` yields.
 
-import { availableParallelism } from 'node:os';
 import { Generator } from '../nn/init.js';
 import { float32, type Tensor } from '../tensor.js';
 import { evalTransform, mixSeed, permutation, sampleGenerator, SeedDomain, type ImageTransform } from './augment.js';
-import type { Dataset } from './folder.js';
-import { decodeRgb, ImageError } from './image.js';
+import type { Dataset, Sample } from './dataset.js';
+import { ImageError } from './image.js';
 import type { RgbImage } from './transforms.js';
+
+/** A sample's image, decoded to 8-bit RGB; an unreadable one throws ImageError. */
+export type SampleDecoder = (sample: Sample) => Promise<RgbImage>;
 
 export interface DataLoaderOptions {
   readonly batchSize: number;
+  /** How a sample's image is read: the platform's decoder (Node's decodes `sample.path` with sharp). */
+  readonly decode: SampleDecoder;
   /** Draw a new order every epoch from (seed, epoch); default false (dataset order). */
   readonly shuffle?: boolean;
   /** Seeds the order and the augmentation; default 0. */
@@ -25,7 +29,7 @@ export interface DataLoaderOptions {
   readonly transform?: ImageTransform;
   /** Leave out the last batch when it would be smaller than batchSize; default false. */
   readonly dropLast?: boolean;
-  /** Images decoded at once; default min(8, 2 * cores). */
+  /** Images decoded at once; default 4. */
   readonly concurrency?: number;
   /** Batches prepared ahead while the consumer holds one; default 2. */
   readonly prefetch?: number;
@@ -93,6 +97,7 @@ export class DataLoader {
   readonly dropLast: boolean;
   readonly concurrency: number;
   readonly prefetch: number;
+  private readonly decode: SampleDecoder;
   /** Images skipped so far, over all epochs (an image skipped in two epochs counts twice). */
   skippedCount = 0;
   private readonly limiter: Limiter;
@@ -103,6 +108,8 @@ export class DataLoader {
     }
     if (typeof opts !== 'object' || opts === null) throw new TypeError('DataLoader options must be an object');
     positiveInt('batchSize', opts.batchSize);
+    if (typeof opts.decode !== 'function') throw new TypeError('DataLoader options need decode: (sample) => Promise<RgbImage>');
+    this.decode = opts.decode;
     this.dataset = dataset;
     this.batchSize = opts.batchSize;
     this.shuffle = opts.shuffle ?? false;
@@ -110,7 +117,7 @@ export class DataLoader {
     nonNegativeInt('seed', this.seed);
     this.transform = opts.transform ?? evalTransform({ size: 224 });
     this.dropLast = opts.dropLast ?? false;
-    this.concurrency = opts.concurrency ?? Math.min(8, 2 * availableParallelism());
+    this.concurrency = opts.concurrency ?? 4;
     positiveInt('concurrency', this.concurrency);
     this.prefetch = opts.prefetch ?? 2;
     nonNegativeInt('prefetch', this.prefetch);
@@ -175,10 +182,11 @@ export class DataLoader {
     const errors: (SkippedImage | undefined)[] = new Array(indices.length);
     await Promise.all(
       indices.map(async (index, slot) => {
-        const { path } = this.dataset.samples[index]!;
+        const sample = this.dataset.samples[index]!;
+        const { path } = sample;
         let img: RgbImage;
         try {
-          img = await this.limiter.run(() => decodeRgb(path)); // (H, W, 3) uint8
+          img = await this.limiter.run(() => this.decode(sample)); // (H, W, 3) uint8
         } catch (e) {
           if (!(e instanceof ImageError)) throw e;
           errors[slot] = { path, index, message: e.message };

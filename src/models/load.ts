@@ -1,22 +1,15 @@
-// One entry point from "what the user named" to a MobileNetV2 with its weights, labels and
-// preprocessing: a registry name (torchvision's IMAGENET1K_V1/V2), `hf:<org>/<name>`, a
-// transformers or timm checkpoint folder, or a single weights file in any of the three key
-// layouts (torchvision / timm; a transformers file needs its config.json beside it).
+// From a checkpoint's files to a MobileNetV2 with its weights, labels and preprocessing: a
+// transformers or timm checkpoint folder, or a single weights file in any of the three key layouts
+// (torchvision / timm; a transformers file needs its config.json beside it). Platform-free: each
+// platform resolves what the user named (a registry name, `hf:<org>/<name>`, a path, a URL, a
+// File) to a WeightsSource (platform/node/weights.ts, platform/web/weights.ts).
 
 import { withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
 import { imagenetClasses } from '../data/labels.js';
 import type { StateDict } from '../tensor.js';
 import { WeightsError } from '../weights/errors.js';
-import {
-  downloadHfRepo,
-  isDirectory,
-  parseHfName,
-  presetFromPreprocessor,
-  presetFromTimmCfg,
-  readCheckpointFolder,
-  type HfDownloadOptions,
-} from '../weights/hf.js';
-import { loadWeights, type RegistryEntry } from '../weights/registry.js';
+import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type FolderReader } from '../weights/hf.js';
+import { readWeightsBytes, type RegistryEntry } from '../weights/registry.js';
 import { guessTimmArchitecture } from '../weights/timm.js';
 import { configFromStateDict } from './config.js';
 import { hfOptions, timmOptions, type HfConfig } from './families.js';
@@ -43,12 +36,15 @@ export interface LoadedCheckpoint {
 /** Options applied on top of what the checkpoint says (Keras' includeTop / pooling / activation). */
 export type HeadOverrides = Pick<MobileNetV2Options, 'includeTop' | 'pooling' | 'classifierActivation'>;
 
-export interface LoadCheckpointOptions extends HfDownloadOptions {
+/** A checkpoint as its platform found it: one weights file's bytes, or a folder of files. */
+export type WeightsSource =
+  | { readonly kind: 'file'; readonly name: string; readonly bytes: Uint8Array; readonly entry?: RegistryEntry }
+  | { readonly kind: 'folder'; readonly folder: FolderReader };
+
+export interface CheckpointOptions {
   /** For torchvision-layout files: alpha / numClasses / lastChannel when they cannot be read off. */
   given?: MobileNetV2Options;
   head?: HeadOverrides;
-  /** Registry to resolve names against (tests); default REGISTRY. */
-  registry?: readonly RegistryEntry[];
 }
 
 const dropHead = (sd: StateDict): StateDict => new Map([...sd].filter(([k]) => !/^classifier\./.test(k)));
@@ -70,8 +66,9 @@ function defaultLabels(numClasses: number): string[] | undefined {
   return undefined;
 }
 
-function fromHfFolder(dir: string, opts: LoadCheckpointOptions): LoadedCheckpoint {
-  const folder = readCheckpointFolder(dir);
+async function fromFolder(reader: FolderReader, opts: CheckpointOptions): Promise<LoadedCheckpoint> {
+  const folder = await readCheckpointFolder(reader);
+  const dir = folder.dir;
   if (typeof folder.config['architecture'] === 'string') return fromTimm(folder.stateDict, folder.config['architecture'], folder.weightsFile, opts, folder.pretrainedCfg, (folder.config['num_classes'] as number | undefined));
   const cfg = folder.config as HfConfig;
   const options = hfOptions(cfg, folder.configFile);
@@ -81,7 +78,7 @@ function fromHfFolder(dir: string, opts: LoadCheckpointOptions): LoadedCheckpoin
   let labels = cfg.id2label ? Array.from({ length: n }, (_, i) => cfg.id2label![String(i)] ?? `class ${i}`) : defaultLabels(n);
   if (labels && labels.length !== n) labels = undefined;
   const preset = folder.preprocessor
-    ? presetFromPreprocessor(folder.preprocessor, `${dir}/preprocessor_config.json`)
+    ? presetFromPreprocessor(folder.preprocessor, reader.path?.('preprocessor_config.json') ?? `${dir}/preprocessor_config.json`)
     : cfg.image_size && cfg.image_size !== 224 ? withInputSize('hf', cfg.image_size) : 'hf';
   return { model, family: 'hf', source: dir, labels, preset, background: n === 1001 };
 }
@@ -90,7 +87,7 @@ function fromTimm(
   theirs: StateDict,
   architecture: string | undefined,
   file: string,
-  opts: LoadCheckpointOptions,
+  opts: CheckpointOptions,
   pretrainedCfg?: Record<string, unknown>,
   numClassesHint?: number,
 ): LoadedCheckpoint {
@@ -105,32 +102,25 @@ function fromTimm(
 }
 
 /**
- * Resolve `spec` (registry name, hf:<org>/<name>, folder or file) to a loaded model in eval mode.
- * Users' mistakes are Errors whose one-line message names the file and the problem.
+ * A checkpoint's files -> a loaded model in eval mode. Users' mistakes are WeightsErrors whose
+ * one-line message names the file and the problem.
  */
-export async function loadCheckpoint(spec: string, opts: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
-  if (typeof spec !== 'string' || spec.length === 0) throw new TypeError(`weights must be a registry name, hf:<org>/<name> or a path, got ${JSON.stringify(spec)}`);
-  const hf = parseHfName(spec);
-  if (hf) {
-    const { given: _g, head: _h, registry: _r, ...dl } = opts;
-    const dir = await downloadHfRepo(hf.repo, dl);
-    return { ...fromHfFolder(dir, opts), source: spec };
-  }
-  if (isDirectory(spec)) return fromHfFolder(spec, opts);
-
-  const { stateDict, entry, source } = await loadWeights(spec, { progress: opts.progress, cacheDir: opts.cacheDir, onProgress: opts.onProgress, ...(opts.registry ? { registry: opts.registry } : {}) });
+export async function checkpointFrom(source: WeightsSource, opts: CheckpointOptions = {}): Promise<LoadedCheckpoint> {
+  if (source.kind === 'folder') return fromFolder(source.folder, opts);
+  const { name: file, bytes, entry } = source;
+  const stateDict = readWeightsBytes(bytes, file);
   const family = detectFamily(stateDict);
-  if (family === 'timm') return fromTimm(stateDict, undefined, source, opts);
-  if (family === 'hf') throw new WeightsError(`${source}: a transformers MobileNetV2 state dict: pass its folder (with config.json) instead of the file`);
+  if (family === 'timm') return fromTimm(stateDict, undefined, file, opts);
+  if (family === 'hf') throw new WeightsError(`${file}: a transformers MobileNetV2 state dict: pass its folder (with config.json) instead of the file`);
   const cfg = configFromStateDict(stateDict, opts.given ?? {});
   const includeTop = opts.head?.includeTop ?? true;
   let model: MobileNetV2;
   try {
-    model = build(cfg, opts.head, stateDict, source);
+    model = build(cfg, opts.head, stateDict, file);
   } catch (e) {
     const hint = opts.given?.alpha === undefined && cfg.alpha === undefined ? ' (is it a MobileNetV2 of another width? pass alpha)' : '';
     throw new WeightsError(`${(e as Error).message}${hint}`);
   }
   const n = model.numClasses;
-  return { model, family: 'torchvision', source, entry, labels: includeTop ? defaultLabels(n) : undefined, preset: entry?.preset, background: false };
+  return { model, family: 'torchvision', source: file, entry, labels: includeTop ? defaultLabels(n) : undefined, preset: entry?.preset, background: false };
 }

@@ -1,12 +1,11 @@
 // A training checkpoint is one safetensors file: the model's state dict as `model.<key>`, the
 // optimizer state as `optim.<name>`, and a JSON `checkpoint` entry in the metadata with where the
 // run is (epoch, batch, optimizer step), its configuration, classes and metric history. Written to
-// a temporary file and renamed, so a kill at any moment leaves the previous checkpoint whole.
+// a temporary file and renamed (RunStore.write), so a kill at any moment leaves the previous
+// checkpoint whole.
 
-import { readFile } from 'node:fs/promises';
 import type { StateDict, Tensor } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
-import { writeFileAtomic } from '../io/files.js';
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -23,25 +22,29 @@ export interface CheckpointState {
   bestValAcc?: number;
 }
 
-export async function writeTrainingCheckpoint(path: string, model: StateDict, optim: Map<string, Tensor>, state: CheckpointState): Promise<void> {
+/** A training checkpoint that cannot be used: the message names the file. */
+export class CheckpointError extends Error {
+  readonly code = 'E_FILE';
+}
+
+export function encodeTrainingCheckpoint(model: StateDict, optim: Map<string, Tensor>, state: CheckpointState): Uint8Array {
   const sd: StateDict = new Map();
   for (const [k, t] of model) sd.set(`model.${k}`, t);
   for (const [k, t] of optim) sd.set(`optim.${k}`, t);
-  await writeFileAtomic(path, writeSafetensors(sd, { checkpoint: JSON.stringify(state) }));
+  return writeSafetensors(sd, { checkpoint: JSON.stringify(state) });
 }
 
-export async function readTrainingCheckpoint(path: string): Promise<{ model: StateDict; optim: Map<string, Tensor>; state: CheckpointState }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch {
-    throw Object.assign(new Error(`${path}: no checkpoint to resume from`), { code: 'E_FILE' });
-  }
-  const { tensors, metadata } = readSafetensors(bytes, path);
+export function decodeTrainingCheckpoint(bytes: Uint8Array, file: string): { model: StateDict; optim: Map<string, Tensor>; state: CheckpointState } {
+  const { tensors, metadata } = readSafetensors(bytes, file);
   const raw = metadata['checkpoint'];
-  if (!raw) throw Object.assign(new Error(`${path}: not a mobilenetv2 training checkpoint (no "checkpoint" metadata)`), { code: 'E_FILE' });
-  const state = JSON.parse(raw) as CheckpointState;
-  if (state.version !== CHECKPOINT_VERSION) throw Object.assign(new Error(`${path}: checkpoint version ${state.version}, this build reads ${CHECKPOINT_VERSION}`), { code: 'E_FILE' });
+  if (!raw) throw new CheckpointError(`${file}: not a mobilenetv2 training checkpoint (no "checkpoint" metadata)`);
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(raw) as CheckpointState;
+  } catch {
+    throw new CheckpointError(`${file}: its "checkpoint" metadata is not valid JSON`);
+  }
+  if (state?.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${file}: checkpoint version ${state?.version}, this build reads ${CHECKPOINT_VERSION}`);
   const model: StateDict = new Map();
   const optim = new Map<string, Tensor>();
   for (const [k, t] of tensors) {

@@ -13,7 +13,7 @@ import { Graph, type Value } from '../graph/ir.js';
 import { lowerComposites } from '../graph/passes.js';
 import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
-import { inputHW } from '../compile.js';
+import { inputHW } from '../infer/graph.js';
 import type { Optimizer } from './optim.js';
 
 export interface TrainStepSpec {

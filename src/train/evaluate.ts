@@ -1,13 +1,13 @@
 // Evaluation on a labelled folder: top-1, top-5, per-class accuracy, mean loss and the confusion
 // matrix, from the inference graph (BN folded, running statistics) run by ONNX Runtime.
 
-import { DataLoader } from '../data/loader.js';
+import { DataLoader, type SampleDecoder } from '../data/loader.js';
 import { evalTransform } from '../data/augment.js';
-import type { Dataset } from '../data/folder.js';
+import type { Dataset } from '../data/dataset.js';
 import type { PresetName, PresetSpec } from '../data/transforms.js';
 import type { Module } from '../nn/module.js';
-import { Predictor, topk } from '../predictor.js';
-import type { Backend, SessionOptions } from '../runtime/backend.js';
+import { Predictor, topk } from '../infer/predictor.js';
+import type { Backend, SessionOptions } from '../infer/backend.js';
 
 export interface EvalResult {
   images: number;
@@ -25,6 +25,10 @@ export interface EvaluateOptions extends SessionOptions {
   inputSize: number;
   batchSize?: number;
   preset?: PresetName | PresetSpec;
+  /** How a sample's image is read (the platform's decoder). */
+  decode: SampleDecoder;
+  /** Images decoded at once (default 4). */
+  concurrency?: number;
   /** Called after each batch with the number of images done. */
   onBatch?: (done: number, total: number) => void;
 }
@@ -32,7 +36,7 @@ export interface EvaluateOptions extends SessionOptions {
 export async function evaluate(model: Module, dataset: Dataset, numClasses: number, backend: Backend, opts: EvaluateOptions): Promise<EvalResult> {
   const wasTraining = model.training;
   const predictor = new Predictor(model.eval(), backend, opts);
-  const loader = new DataLoader(dataset, { batchSize: opts.batchSize ?? 64, transform: evalTransform({ size: opts.inputSize, preset: opts.preset }) });
+  const loader = new DataLoader(dataset, { batchSize: opts.batchSize ?? 64, decode: opts.decode, concurrency: opts.concurrency, transform: evalTransform({ size: opts.inputSize, preset: opts.preset }) });
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   const skipped: EvalResult['skipped'] = [];
   let images = 0;

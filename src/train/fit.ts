@@ -1,31 +1,85 @@
-// The training run: folders of images in, a trained model, checkpoints, metrics and pictures out.
+// The training loop: labelled images in, a trained model, checkpoints, metrics and pictures out.
+// Platform-free: the caller gives the datasets and how to decode a sample, where the run's files
+// go (a RunStore: a folder in Node, memory in a page), a logger and a progress callback.
 // Deterministic on CPU for a seed: the data order and augmentation depend only on (seed, epoch,
 // sample), dropout only on (seed, step), the schedule only on the step; so a run resumed from a
 // checkpoint ends with the same weights as one that was never interrupted.
 
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import cliProgress from 'cli-progress';
-import { ImageFolder, type Dataset } from '../data/folder.js';
-import { DataLoader } from '../data/loader.js';
+import type { Dataset } from '../data/dataset.js';
+import { DataLoader, type SampleDecoder } from '../data/loader.js';
 import { mixSeed, trainTransform } from '../data/augment.js';
 import { Generator } from '../nn/init.js';
 import { configFromStateDict } from '../models/config.js';
 import { MobileNetV2, type LastChannelRule } from '../models/mobilenetv2.js';
-import type { Backend, Device } from '../runtime/backend.js';
-import { writeFileAtomic } from '../io/files.js';
+import type { Backend, Device } from '../infer/backend.js';
+import type { CurvePoint } from '../plot/plot.js';
 import { writeSafetensors } from '../weights/safetensors.js';
-import { readTrainingCheckpoint, writeTrainingCheckpoint, CHECKPOINT_VERSION, type CheckpointState } from './checkpoint.js';
+import { CHECKPOINT_VERSION, decodeTrainingCheckpoint, encodeTrainingCheckpoint, type CheckpointState } from './checkpoint.js';
 import { evaluate } from './evaluate.js';
 import type { OptimizerName, OptimizerSpec } from './optim.js';
-import { drawConfusionMatrix, drawCurves, type CurvePoint } from './plot.js';
 import { learningRate, type ScheduleName } from './schedule.js';
 import { Trainer } from './step.js';
 
-export interface FitOptions {
-  data: string;
-  val?: string;
-  valSplit?: number;
+/** Where a run keeps its files: a folder in Node, memory in a page. Writes are whole (atomic). */
+export interface RunStore {
+  /** How `file` is named in messages (a path in Node). */
+  path(file: string): string;
+  read(file: string): Promise<Uint8Array | undefined>;
+  write(file: string, bytes: Uint8Array | string): Promise<void>;
+  append(file: string, text: string): Promise<void>;
+}
+
+/** A RunStore in memory (the browser's, and tests'): `files` holds what the run wrote. */
+export class MemoryStore implements RunStore {
+  readonly files = new Map<string, Uint8Array>();
+  path(file: string): string {
+    return file;
+  }
+  async read(file: string): Promise<Uint8Array | undefined> {
+    return this.files.get(file);
+  }
+  async write(file: string, bytes: Uint8Array | string): Promise<void> {
+    this.files.set(file, typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes.slice());
+  }
+  async append(file: string, text: string): Promise<void> {
+    const old = this.files.get(file) ?? new Uint8Array(0);
+    const add = new TextEncoder().encode(text);
+    const both = new Uint8Array(old.length + add.length);
+    both.set(old);
+    both.set(add, old.length);
+    this.files.set(file, both);
+  }
+}
+
+/** Where a step is: for progress bars and live curves. */
+export interface FitProgress {
+  epoch: number;
+  epochs: number;
+  /** Batches done in this epoch, of `batches`. */
+  batch: number;
+  batches: number;
+  step: number;
+  /** Running mean loss and accuracy of this epoch so far. */
+  loss: number;
+  accuracy: number;
+  /** Loss of the last batch. */
+  batchLoss: number;
+  imagesPerSecond: number;
+}
+
+/** PNG renderings of the figures; a platform without them (a page that draws its own) leaves this out. */
+export interface Figures {
+  curves(points: CurvePoint[], opts: { title: string }): Promise<Uint8Array>;
+  confusion(matrix: number[][], classes: string[], opts: { title: string }): Promise<Uint8Array>;
+}
+
+export interface FitLoopOptions {
+  train: Dataset;
+  val?: Dataset;
+  /** How a sample's image is read (the platform's decoder). */
+  decode: SampleDecoder;
+  /** Images decoded at once (default 4). */
+  concurrency?: number;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -35,32 +89,39 @@ export interface FitOptions {
   warmupEpochs?: number;
   labelSmoothing?: number;
   weightDecay?: number;
-  /** Registry name or file; the head is replaced when the class count differs. */
-  weights?: string;
+  /** The model to start from (weights loaded by the caller); its head is replaced when the class count differs. */
+  from?: { model: MobileNetV2; source: string };
   freeze?: 'backbone';
   alpha?: number;
   inputSize: number;
   lastChannel?: LastChannelRule;
   /** RandomResizedCrop's smallest area fraction (torchvision: 0.08). */
   minScale?: number;
-  out: string;
+  store: RunStore;
   resume?: boolean;
   device?: Device;
   threads?: number;
   seed: number;
   /** Checkpoint every this many steps too (besides every epoch); 0 = only at epoch ends. */
   checkpointEvery?: number;
-  /** Show a progress bar (default: when stderr is a terminal). */
-  progress?: boolean;
-  /** Where log lines go (default stderr). */
+  /** Log lines (default: none). */
   log?: (line: string) => void;
+  /** Called after every step. */
+  onProgress?: (p: FitProgress) => void;
+  /** Called when an epoch ends, with its metrics row. */
+  onEpoch?: (row: Record<string, number>) => void;
+  /** curves.png and confusion.png in the store each epoch, when given. */
+  figures?: Figures;
+  /** A description of the data for titles and logs. */
+  dataName?: string;
+  /** Recorded in the checkpoint (the run's configuration). */
+  config?: Record<string, unknown>;
 }
 
 export interface FitResult {
   history: Record<string, number>[];
   classes: string[];
   bestValAcc?: number;
-  outDir: string;
   model: MobileNetV2;
 }
 
@@ -69,45 +130,36 @@ export class DivergedError extends Error {
   readonly code = 'E_DIVERGED';
 }
 
-export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: string) => Promise<{ model: MobileNetV2; source: string }>): Promise<FitResult> {
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  await mkdir(o.out, { recursive: true });
-  const ckptPath = join(o.out, 'checkpoint.safetensors');
-  const logPath = join(o.out, 'train.log');
-  const note = async (line: string) => {
-    log(line);
-    await appendFile(logPath, line + '\n');
-  };
+const CHECKPOINT = 'checkpoint.safetensors';
 
-  // data
-  const all = new ImageFolder(o.data);
-  let train: Dataset = all;
-  let val: Dataset | undefined;
-  if (o.val) {
-    val = new ImageFolder(o.val);
-    if (val.classes.join('\n') !== all.classes.join('\n')) throw new Error(`${o.val}: its class folders (${val.classes.join(', ')}) differ from ${o.data}'s (${all.classes.join(', ')})`);
-  } else if (o.valSplit) {
-    const s = all.split(o.valSplit, o.seed);
-    train = s.train;
-    val = s.val;
-  }
-  const classes = [...all.classes];
+export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitResult> {
+  const store = o.store;
+  const ckptPath = store.path(CHECKPOINT);
+  const note = async (line: string) => {
+    o.log?.(line);
+    await store.append('train.log', line + '\n');
+  };
+  const { train, val } = o;
+  const classes = [...train.classes];
   const numClasses = classes.length;
 
   // model
-  const resumed = o.resume ? await readTrainingCheckpoint(ckptPath) : undefined;
+  let resumed: ReturnType<typeof decodeTrainingCheckpoint> | undefined;
+  if (o.resume) {
+    const bytes = await store.read(CHECKPOINT);
+    if (!bytes) throw Object.assign(new Error(`${ckptPath}: no checkpoint to resume from`), { code: 'E_FILE' });
+    resumed = decodeTrainingCheckpoint(bytes, ckptPath);
+  }
   // the architecture: from the weights' loader (keeps TF padding, BN eps...) with a new head when the
   // class count differs; else from the flags, or read off a checkpoint being resumed
   let model: MobileNetV2;
-  if (o.weights) {
-    if (!loadModel) throw new Error('fit: weights given but no way to load them');
-    const loaded = await loadModel(o.weights);
-    model = loaded.model;
+  if (o.from) {
+    model = o.from.model;
     if (model.numClasses !== numClasses) {
       const had = model.numClasses;
       model.resetClassifier(numClasses, o.seed);
-      if (!resumed) await note(`${loaded.source}: backbone loaded; new ${numClasses}-class head (the checkpoint has ${had} classes)`);
-    } else if (!resumed) await note(`${loaded.source}: loaded`);
+      if (!resumed) await note(`${o.from.source}: backbone loaded; new ${numClasses}-class head (the checkpoint has ${had} classes)`);
+    } else if (!resumed) await note(`${o.from.source}: loaded`);
   } else if (resumed) {
     model = new MobileNetV2({ ...configFromStateDict(resumed.model, { alpha: o.alpha, lastChannel: o.lastChannel }), numClasses });
   } else {
@@ -131,18 +183,17 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
     ...(o.optimizer === 'rmsprop' ? { tf: true, alpha: 0.9, eps: 1.0 } : {}),
   };
   const trainer = new Trainer(model, backend, { optimizer: spec, numClasses, inputSize: o.inputSize, labelSmoothing: o.labelSmoothing, device: o.device, threads: o.threads });
-  const loader = new DataLoader(train, { batchSize: o.batchSize, shuffle: true, seed: o.seed, transform: trainTransform({ size: o.inputSize, scale: [o.minScale ?? 0.08, 1] }) });
+  const loader = new DataLoader(train, { batchSize: o.batchSize, shuffle: true, seed: o.seed, decode: o.decode, concurrency: o.concurrency, transform: trainTransform({ size: o.inputSize, scale: [o.minScale ?? 0.08, 1] }) });
   const perEpoch = loader.numBatches();
   const totalSteps = perEpoch * o.epochs;
   const sched = { name: o.schedule, lr: o.lr, totalSteps, warmupSteps: Math.round((o.warmupEpochs ?? 0) * perEpoch) };
 
-  const config = { ...o, log: undefined, progress: undefined } as Record<string, unknown>;
-  const state: CheckpointState = resumed?.state ?? { version: CHECKPOINT_VERSION, epoch: 0, batch: 0, step: 0, config, classes, history: [] };
+  const state: CheckpointState = resumed?.state ?? { version: CHECKPOINT_VERSION, epoch: 0, batch: 0, step: 0, config: o.config ?? {}, classes, history: [] };
   if (resumed) {
     for (const [k, t] of resumed.optim) trainer.optState.set(k, t);
     trainer.step = state.step;
   }
-  await writeFile(join(o.out, 'classes.json'), JSON.stringify(classes, null, 2) + '\n');
+  await store.write('classes.json', JSON.stringify(classes, null, 2) + '\n');
   const save = async (): Promise<void> => {
     // a checkpoint is only written when everything in it is finite: the last one on disk stays good
     const sd = model.stateDict();
@@ -151,16 +202,8 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
         throw new DivergedError(`${k} became non-finite by step ${trainer.step} (epoch ${state.epoch + 1}); stopped, the last good checkpoint is ${ckptPath}: lower --lr and --resume`);
       }
     }
-    await writeTrainingCheckpoint(ckptPath, sd, trainer.optState, state);
+    await store.write(CHECKPOINT, encodeTrainingCheckpoint(sd, trainer.optState, state));
   };
-
-  const bar =
-    (o.progress ?? process.stderr.isTTY)
-      ? new cliProgress.SingleBar(
-          { format: 'epoch {epoch} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {rate} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20 },
-          cliProgress.Presets.shades_classic,
-        )
-      : undefined;
 
   try {
     for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
@@ -170,18 +213,19 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
       let correct = 0;
       let skipped = 0;
       const start = epoch === state.epoch ? state.batch : 0;
-      bar?.start(perEpoch, start, { epoch: epoch + 1, loss: '-', acc: '-', rate: '-' });
       for await (const b of loader.epoch(epoch, { startBatch: start })) {
         for (const s of b.skipped) {
           skipped++;
           await note(`skipped ${s.path}: ${s.message}`);
         }
+        let batchLoss = NaN;
         if (b.y.length > 0) {
           const lr = learningRate(trainer.step, sched);
           const r = await trainer.train(b.x, b.y, lr, new Generator(mixSeed(o.seed, 5, trainer.step)));
           if (!Number.isFinite(r.loss)) {
             throw new DivergedError(`the loss became ${r.loss} at epoch ${epoch + 1}, batch ${b.batch + 1} (lr ${lr.toPrecision(3)}); stopped, the last good checkpoint is ${ckptPath}: lower --lr and --resume`);
           }
+          batchLoss = r.loss;
           lossSum += r.loss * b.y.length;
           seen += b.y.length;
           const k = numClasses;
@@ -194,15 +238,18 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
         }
         state.batch = b.batch + 1;
         state.step = trainer.step;
-        bar?.update(b.batch + 1, { loss: (lossSum / Math.max(1, seen)).toFixed(4), acc: `${((100 * correct) / Math.max(1, seen)).toFixed(1)}%`, rate: (seen / ((performance.now() - t0) / 1000)).toFixed(1) });
+        o.onProgress?.({
+          epoch: epoch + 1, epochs: o.epochs, batch: b.batch + 1, batches: perEpoch, step: trainer.step,
+          loss: lossSum / Math.max(1, seen), accuracy: correct / Math.max(1, seen), batchLoss,
+          imagesPerSecond: seen / ((performance.now() - t0) / 1000),
+        });
         if (o.checkpointEvery && trainer.step % o.checkpointEvery === 0 && state.batch < perEpoch) await save();
       }
-      bar?.stop();
       const seconds = (performance.now() - t0) / 1000;
       const row: Record<string, number> = { epoch: epoch + 1, step: trainer.step, lr: learningRate(Math.max(0, trainer.step - 1), sched), train_loss: lossSum / Math.max(1, seen), train_acc: correct / Math.max(1, seen), images_per_s: seen / seconds, seconds, skipped };
       let confusion: number[][] | undefined;
       if (val) {
-        const r = await evaluate(model, val, numClasses, backend, { inputSize: o.inputSize, device: o.device, threads: o.threads });
+        const r = await evaluate(model, val, numClasses, backend, { inputSize: o.inputSize, device: o.device, threads: o.threads, decode: o.decode, concurrency: o.concurrency });
         trainMode();
         row['val_loss'] = r.loss;
         row['val_acc'] = r.top1;
@@ -213,12 +260,15 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
       state.history.push(row);
       state.epoch = epoch + 1;
       state.batch = 0;
-      await appendFile(join(o.out, 'metrics.jsonl'), JSON.stringify(row) + '\n');
+      await store.append('metrics.jsonl', JSON.stringify(row) + '\n');
       await save();
-      await writeFileAtomic(join(o.out, 'model.safetensors'), writeSafetensors(model.stateDict(), { classes: JSON.stringify(classes), epoch: String(epoch + 1) }));
-      const points: CurvePoint[] = state.history.map((h) => ({ epoch: h['epoch']!, trainLoss: h['train_loss'], valLoss: h['val_loss'], trainAcc: h['train_acc'], valAcc: h['val_acc'], lr: h['lr'] }));
-      await writeFileAtomic(join(o.out, 'curves.png'), await drawCurves(points, { title: `training ${o.data}` }));
-      if (confusion) await writeFileAtomic(join(o.out, 'confusion.png'), await drawConfusionMatrix(confusion, classes, { title: `validation, epoch ${epoch + 1}` }));
+      await store.write('model.safetensors', writeSafetensors(model.stateDict(), { classes: JSON.stringify(classes), epoch: String(epoch + 1) }));
+      if (o.figures) {
+        const points: CurvePoint[] = state.history.map((h) => ({ epoch: h['epoch']!, trainLoss: h['train_loss'], valLoss: h['val_loss'], trainAcc: h['train_acc'], valAcc: h['val_acc'], lr: h['lr'] }));
+        await store.write('curves.png', await o.figures.curves(points, { title: `training ${o.dataName ?? ''}`.trimEnd() }));
+        if (confusion) await store.write('confusion.png', await o.figures.confusion(confusion, classes, { title: `validation, epoch ${epoch + 1}` }));
+      }
+      o.onEpoch?.(row);
       await note(
         `epoch ${epoch + 1}/${o.epochs}: train loss ${row['train_loss']!.toFixed(4)} acc ${(100 * row['train_acc']!).toFixed(1)}%` +
           (val ? ` | val loss ${row['val_loss']!.toFixed(4)} acc ${(100 * row['val_acc']!).toFixed(1)}%` : '') +
@@ -226,8 +276,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
       );
     }
   } finally {
-    bar?.stop();
     await trainer.release();
   }
-  return { history: state.history, classes, bestValAcc: state.bestValAcc, outDir: o.out, model };
+  return { history: state.history, classes, bestValAcc: state.bestValAcc, model };
 }

@@ -4,7 +4,7 @@
 
 import type { Module } from '../nn/module.js';
 import type { Generator } from '../nn/init.js';
-import type { Backend, Session, SessionOptions } from '../runtime/backend.js';
+import type { Backend, Session, SessionOptions } from '../infer/backend.js';
 import { float32, int64, type Tensor } from '../tensor.js';
 import { compileTrainStep, type CompiledStep } from './compile.js';
 import { makeOptimizer, type Optimizer, type OptimizerSpec } from './optim.js';

@@ -1,22 +1,16 @@
-// Hugging Face checkpoints: a transformers MobileNetV2 folder (config.json + model.safetensors or
-// pytorch_model.bin + preprocessor_config.json) or a timm hub folder (config.json with
-// "architecture" + model.safetensors), from a local directory or `hf:<org>/<name>`, which
-// resolves to https://huggingface.co/<org>/<name>/resolve/main/<file> and is downloaded once
-// into the cache (<cache>/hf/<org>/<name>/).
+// Hugging Face checkpoints, read from their files wherever those live: a transformers
+// MobileNetV2 folder (config.json + model.safetensors or pytorch_model.bin +
+// preprocessor_config.json) or a timm hub folder (config.json with "architecture" +
+// model.safetensors). `hf:<org>/<name>` names https://huggingface.co/<org>/<name>/resolve/main/<file>;
+// each platform fetches and caches those files its own way (platform/node, platform/web).
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { PresetSpec } from '../data/transforms.js';
 import { resolvePreset } from '../data/transforms.js';
-import { defaultCacheDir, downloadToCache, type DownloadOptions } from './download.js';
 import { WeightsError } from './errors.js';
-import { readWeightsFile } from './registry.js';
+import { readWeightsBytes } from './registry.js';
 import type { StateDict } from '../tensor.js';
 
-/** `https://huggingface.co`, or `$HF_ENDPOINT` (a mirror), as huggingface_hub reads it. */
-export function hfEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  return (env['HF_ENDPOINT'] ?? 'https://huggingface.co').replace(/\/+$/, '');
-}
+export const HF_ENDPOINT = 'https://huggingface.co';
 
 /** 'hf:google/mobilenet_v2_1.0_224' -> { repo: 'google/mobilenet_v2_1.0_224' }; other strings: undefined. */
 export function parseHfName(name: string): { repo: string } | undefined {
@@ -28,55 +22,30 @@ export function parseHfName(name: string): { repo: string } | undefined {
   return { repo };
 }
 
-export interface HfDownloadOptions extends Omit<DownloadOptions, 'sha256' | 'fileName' | 'cacheDir'> {
-  cacheDir?: string;
-  /** Default: {@link hfEndpoint}(). Tests point it at a local server. */
-  endpoint?: string;
+/** The URL of a file of a hub repo (`main` revision). */
+export function hfFileUrl(endpoint: string, repo: string, file: string): string {
+  return `${endpoint.replace(/\/+$/, '')}/${repo}/resolve/main/${file}`;
 }
 
-const WEIGHT_FILES = ['model.safetensors', 'pytorch_model.bin'];
-const is404 = (e: unknown) => e instanceof WeightsError && /HTTP 404/.test(e.message);
+/** The weights files a checkpoint folder may hold, in the order they are looked for. */
+export const WEIGHT_FILES = ['model.safetensors', 'pytorch_model.bin'] as const;
 
-/**
- * Download a hub repo's files once into the cache; returns the local folder. config.json and one
- * weights file (model.safetensors, else pytorch_model.bin) are required; preprocessor_config.json
- * is fetched when the repo has one. Files already in the cache are not downloaded again.
- */
-export async function downloadHfRepo(repo: string, opts: HfDownloadOptions = {}): Promise<string> {
-  const endpoint = (opts.endpoint ?? hfEndpoint()).replace(/\/+$/, '');
-  const dir = join(opts.cacheDir ?? defaultCacheDir(), 'hf', ...repo.split('/'));
-  const { endpoint: _e, cacheDir: _c, ...dl } = opts;
-  const get = (file: string) => downloadToCache(`${endpoint}/${repo}/resolve/main/${file}`, { ...dl, cacheDir: dir, fileName: file });
-  try {
-    await get('config.json');
-  } catch (e) {
-    if (is404(e)) throw new WeightsError(`hf:${repo}: no such model on ${endpoint} (config.json: HTTP 404)`, 'E_DOWNLOAD');
-    throw e;
-  }
-  try {
-    await get('preprocessor_config.json');
-  } catch (e) {
-    if (!is404(e)) throw e; // timm repos have none
-  }
-  for (const file of WEIGHT_FILES) {
-    try {
-      await get(file);
-      return dir;
-    } catch (e) {
-      if (!is404(e)) throw e;
-    }
-  }
-  throw new WeightsError(`hf:${repo}: the repo has neither ${WEIGHT_FILES.join(' nor ')}`, 'E_DOWNLOAD');
+/** A checkpoint folder's files, wherever they are: `read` gives a file's bytes, undefined when absent. */
+export interface FolderReader {
+  /** What errors name: the folder's path, URL or hf: name. */
+  readonly name: string;
+  read(file: string): Promise<Uint8Array | undefined>;
+  /** How `file` is named in messages (default `<name>/<file>`). */
+  path?(file: string): string;
 }
 
-/** The JSON of a file, or an Error naming it. */
-export function readJson<T>(file: string): T {
+/** The JSON of a file's bytes, or a WeightsError naming it. */
+export function parseJson<T>(bytes: Uint8Array, file: string): T {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new WeightsError(`${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new WeightsError(`${file}: not valid JSON (not UTF-8 text)`);
   }
   try {
     return JSON.parse(text) as T;
@@ -85,15 +54,7 @@ export function readJson<T>(file: string): T {
   }
 }
 
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** A checkpoint folder's parts, as files; which family it is follows from config.json. */
+/** A checkpoint folder's parts; which family it is follows from config.json. */
 export interface CheckpointFolder {
   dir: string;
   config: Record<string, unknown>;
@@ -107,26 +68,42 @@ export interface CheckpointFolder {
 }
 
 /** Read config.json (or timm's pretrained_cfg.json), the weights and the preprocessor config of a folder. */
-export function readCheckpointFolder(dir: string): CheckpointFolder {
-  const weightsFile = WEIGHT_FILES.map((f) => join(dir, f)).find((f) => existsSync(f));
-  if (!weightsFile) throw new WeightsError(`${dir}: no ${WEIGHT_FILES.join(' or ')} in this folder`);
-  const configFile = join(dir, 'config.json');
-  const pretrainedFile = join(dir, 'pretrained_cfg.json');
-  const pretrainedCfg = existsSync(pretrainedFile) ? readJson<Record<string, unknown>>(pretrainedFile) : undefined;
-  let config: Record<string, unknown>;
-  if (existsSync(configFile)) config = readJson<Record<string, unknown>>(configFile);
-  else if (pretrainedCfg) config = { architecture: pretrainedCfg['architecture'], pretrained_cfg: pretrainedCfg };
-  else throw new WeightsError(`${dir}: no config.json (a transformers or timm checkpoint folder has one)`);
-  const ppFile = join(dir, 'preprocessor_config.json');
-  const preprocessor = existsSync(ppFile) ? readJson<Record<string, unknown>>(ppFile) : undefined;
+export async function readCheckpointFolder(folder: FolderReader): Promise<CheckpointFolder> {
+  const dir = folder.name;
+  const path = (f: string) => folder.path?.(f) ?? `${dir}/${f}`;
+  const json = async (f: string): Promise<Record<string, unknown> | undefined> => {
+    const b = await folder.read(f);
+    if (b === undefined) return undefined;
+    const v = parseJson<unknown>(b, path(f));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new WeightsError(`${path(f)}: not a JSON object`);
+    return v as Record<string, unknown>;
+  };
+  let weightsFile: string | undefined;
+  let weights: Uint8Array | undefined;
+  for (const f of WEIGHT_FILES) {
+    weights = await folder.read(f);
+    if (weights !== undefined) {
+      weightsFile = path(f);
+      break;
+    }
+  }
+  if (weights === undefined || weightsFile === undefined) throw new WeightsError(`${dir}: no ${WEIGHT_FILES.join(' or ')} in this folder`);
+  const pretrainedCfg = await json('pretrained_cfg.json');
+  let config = await json('config.json');
+  const configFile = config ? path('config.json') : path('pretrained_cfg.json');
+  if (!config) {
+    if (!pretrainedCfg) throw new WeightsError(`${dir}: no config.json (a transformers or timm checkpoint folder has one)`);
+    config = { architecture: pretrainedCfg['architecture'], pretrained_cfg: pretrainedCfg };
+  }
+  const nested = config['pretrained_cfg'];
   return {
     dir,
     config,
-    configFile: existsSync(configFile) ? configFile : pretrainedFile,
-    stateDict: readWeightsFile(weightsFile),
+    configFile,
+    stateDict: readWeightsBytes(weights, weightsFile),
     weightsFile,
-    preprocessor,
-    pretrainedCfg: pretrainedCfg ?? (config['pretrained_cfg'] as Record<string, unknown> | undefined),
+    preprocessor: await json('preprocessor_config.json'),
+    pretrainedCfg: pretrainedCfg ?? (typeof nested === 'object' && nested !== null ? (nested as Record<string, unknown>) : undefined),
   };
 }
 

@@ -1,10 +1,7 @@
-// torchvision's ImageNet weights for mobilenet_v2, and one entry point that turns a registry
-// name or a file path into a state_dict.
+// torchvision's ImageNet weights for mobilenet_v2, and weight bytes -> a state_dict by their magic.
+// Fetching and caching the files is per platform (platform/node/download.ts, platform/web/download.ts).
 
-import { readFileSync, statSync } from 'node:fs';
-import { extname } from 'node:path';
 import type { StateDict } from '../tensor.js';
-import { downloadToCache, type DownloadOptions } from './download.js';
 import { WeightsError } from './errors.js';
 import { looksLikePth, readPth } from './pth.js';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
@@ -78,62 +75,17 @@ export function readWeightsBytes(bytes: Uint8Array, file: string): StateDict {
   throw new WeightsError(`${file}: not a weights file (neither safetensors nor a PyTorch .pth/.pt/.bin)`);
 }
 
-/** Read a weights file from disk (.pth/.pt/.bin or .safetensors, sniffed by content). */
-export function readWeightsFile(file: string): StateDict {
-  let bytes: Uint8Array;
-  try {
-    if (statSync(file).isDirectory()) throw new WeightsError(`${file}: is a directory, not a weights file`);
-    bytes = readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new WeightsError(`${file}: no such file`);
-    if (code === 'EACCES') throw new WeightsError(`${file}: permission denied`);
-    throw e;
-  }
-  return readWeightsBytes(bytes, file);
+/** Endings of files that hold weights (for telling a mistyped registry name from a path). */
+export const WEIGHT_EXTENSIONS = ['.pth', '.pt', '.bin', '.safetensors', '.ckpt', '.tar'] as const;
+
+/** Whether `name` reads as a path or URL of a weights file rather than a registry name. */
+export function looksLikeWeightsPath(name: string): boolean {
+  const lower = name.toLowerCase();
+  return /[/\\]/.test(name) || WEIGHT_EXTENSIONS.some((e) => lower.endsWith(e));
 }
 
-export interface LoadWeightsOptions extends Omit<DownloadOptions, 'sha256' | 'fileName'> {
-  /** Entries to resolve names against (tests point them at a local server); default REGISTRY. */
-  registry?: readonly RegistryEntry[];
-}
-
-export interface LoadedWeights {
-  stateDict: StateDict;
-  /** Set when a registry name was given. */
-  entry?: RegistryEntry;
-  /** The file the weights came from (the cached download for a registry name). */
-  source: string;
-}
-
-const WEIGHT_EXTENSIONS = new Set(['.pth', '.pt', '.bin', '.safetensors', '.ckpt', '.tar']);
-
-/**
- * A registry name (case-insensitive, downloaded once into the cache) or a path to a weights file.
- * An unknown name lists the valid ones; a missing file says `<file>: no such file`.
- */
-export async function loadWeights(nameOrPath: string, opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
-  if (typeof nameOrPath !== 'string' || nameOrPath.length === 0) {
-    throw new TypeError(`loadWeights: nameOrPath must be a registry name or a file path, got ${JSON.stringify(nameOrPath)}`);
-  }
-  const registry = opts.registry ?? REGISTRY;
-  const isFile = (() => {
-    try {
-      return statSync(nameOrPath).isFile();
-    } catch {
-      return false;
-    }
-  })();
-  const entry = isFile ? undefined : findEntry(nameOrPath, registry);
-  if (entry !== undefined) {
-    const { registry: _r, ...download } = opts;
-    const path = await downloadToCache(entry.url, { ...download, sha256: entry.sha256 });
-    return { stateDict: readWeightsFile(path), entry, source: path };
-  }
-  const looksLikePath = /[/\\]/.test(nameOrPath) || WEIGHT_EXTENSIONS.has(extname(nameOrPath).toLowerCase());
-  if (!isFile && !looksLikePath) {
-    const names = registry.map((e) => e.name).concat(registry === REGISTRY ? ['DEFAULT'] : []);
-    throw new RangeError(`Unknown weights: "${nameOrPath}". Should be one of: ${names.join(', ')} (or a path to a .pth/.safetensors file)`);
-  }
-  return { stateDict: readWeightsFile(nameOrPath), source: nameOrPath };
+/** The error for a name that is neither a registry entry nor a file: it lists the valid names. */
+export function unknownWeights(name: string, registry: readonly RegistryEntry[] = REGISTRY): RangeError {
+  const names = registry.map((e) => e.name).concat(registry === REGISTRY ? ['DEFAULT'] : []);
+  return new RangeError(`Unknown weights: "${name}". Should be one of: ${names.join(', ')} (or a path to a .pth/.safetensors file)`);
 }

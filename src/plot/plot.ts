@@ -1,10 +1,8 @@
-// Training figures as PNG: loss/accuracy curves and confusion matrices.
-// Everything is drawn as an SVG string and rasterised by sharp (librsvg); the confusion matrix's
-// heat map is written as raw pixels instead, so 1000 classes (10^6 cells) stay fast.
-// Text uses "DejaVu Sans, sans-serif" through fontconfig; on a machine with no font at all
-// librsvg draws empty boxes in place of glyphs, it does not fail.
-
-import sharp from 'sharp';
+// Training figures: loss/accuracy curves and confusion matrices, drawn as SVG strings, with the
+// confusion matrix's heat map as raw pixels (so 1000 classes, 10^6 cells, stay fast). Platform-free:
+// Node rasterises them to PNG with sharp (platform/node/plot.ts), a page can show the SVG as it is.
+// Text uses "DejaVu Sans, sans-serif"; on a machine with no font at all librsvg draws empty boxes
+// in place of glyphs, it does not fail.
 
 /** One row of metrics: per epoch (integer `epoch`) or per step (fractional `epoch`). */
 export interface CurvePoint {
@@ -242,11 +240,11 @@ function checkDimension(name: string, v: number | undefined, dflt: number, min: 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /**
- * Loss and accuracy curves as a PNG: two panels side by side, loss (train, val and the
+ * Loss and accuracy curves as an SVG: two panels side by side, loss (train, val and the
  * learning rate when logged) and accuracy in % (train, val), both against the epoch. Points
  * may be per epoch or per step (fractional epoch); NaN, infinite and missing values are skipped.
  */
-export async function drawCurves(points: CurvePoint[], opts: CurvesOptions = {}): Promise<Buffer> {
+export function curvesSvg(points: CurvePoint[], opts: CurvesOptions = {}): string {
   if (!Array.isArray(points)) throw new TypeError(`points must be an array, got ${typeof points}`);
   const width = checkDimension('width', opts.width, 1200, 320);
   const height = checkDimension('height', opts.height, 480, 200);
@@ -284,12 +282,11 @@ export async function drawCurves(points: CurvePoint[], opts: CurvesOptions = {})
     panel({ x: half, y: titleH, w: half, h: height - titleH }, 'Accuracy (%)', acc, xAxis, [0, 100], null, 'accuracy (%)'),
   ];
   const title = opts.title ?? 'Training curves';
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}" fill="${TEXT_COLOUR}">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}" fill="${TEXT_COLOUR}">
 <rect width="${width}" height="${height}" fill="#ffffff"/>
 ${text(width / 2, 23, truncate(title, Math.floor(width / 10)), 17, 'text-anchor="middle" font-weight="bold"')}
 ${body.join('\n')}
 </svg>`;
-  return sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toBuffer();
 }
 
 // Sequential white -> dark blue colour map (the stops of ColorBrewer's "Blues").
@@ -409,18 +406,28 @@ export function confusionLayout(matrix: number[][], classNames: string[], opts: 
   return prepare(matrix, classNames, opts).layout;
 }
 
+/** A confusion matrix picture: the SVG of everything but the heat map, and the heat map's pixels to put under it. */
+export interface ConfusionPicture {
+  width: number;
+  height: number;
+  /** Transparent where the heat map shows through. */
+  svg: string;
+  /** (side, side, 3) RGB at (left, top). */
+  heat: { pixels: Uint8Array; side: number; left: number; top: number };
+}
+
 /**
- * A confusion matrix (`matrix[true][pred]` counts) as a PNG heat map: class names on both axes,
+ * A confusion matrix (`matrix[true][pred]` counts) as a heat map: class names on both axes,
  * numbers in the cells (count, and the row-normalised % when `normalize`), a colour scale and a
  * title with the overall accuracy. Above 40 classes the per-cell text and names are left out and
  * class indices mark the axes; 1000 classes give a 1000 x 1000 heat map (one pixel per cell).
  */
-export async function drawConfusionMatrix(matrix: number[][], classNames: string[], opts: ConfusionOptions = {}): Promise<Buffer> {
+export function confusionPicture(matrix: number[][], classNames: string[], opts: ConfusionOptions = {}): ConfusionPicture {
   const { n, normalize, maxCount, level, names, title, subtitle, rotate, labelFont, barW, layout } = prepare(matrix, classNames, opts);
   const { width, height, left, top, cell, side, labelled } = layout;
 
   // heat map pixels: (side, side, 3)
-  const heat = Buffer.alloc(side * side * 3);
+  const heat = new Uint8Array(side * side * 3);
   const levels = new Uint8Array(n * n); // LUT level per cell, (n, n)
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
@@ -511,11 +518,5 @@ export async function drawConfusionMatrix(matrix: number[][], classNames: string
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}" fill="${TEXT_COLOUR}">
 ${out.join('\n')}
 </svg>`;
-  return sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
-    .composite([
-      { input: heat, raw: { width: side, height: side, channels: 3 }, left, top },
-      { input: Buffer.from(svg), left: 0, top: 0 },
-    ])
-    .png()
-    .toBuffer();
+  return { width, height, svg, heat: { pixels: heat, side, left, top } };
 }

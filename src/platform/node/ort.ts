@@ -2,8 +2,8 @@
 
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import type { Tensor } from '../tensor.js';
-import { DeviceUnavailableError, type Backend, type Device, type Session, type SessionOptions } from './backend.js';
+import type { Tensor } from '../../tensor.js';
+import { DeviceUnavailableError, type Backend, type Device, type Session, type SessionOptions } from '../../infer/backend.js';
 
 const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
 

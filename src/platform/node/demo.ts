@@ -8,9 +8,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Generator } from '../nn/init.js';
-import { mixSeed, SeedDomain } from './augment.js';
-import { compareCodePoints } from './folder.js';
+import { Generator } from '../../nn/init.js';
+import { mixSeed, SeedDomain } from '../../data/augment.js';
+import { compareCodePoints } from '../../data/dataset.js';
 
 // Shapes are drawn in a unit box centered on the origin (radius about 1).
 const STAR = Array.from({ length: 10 }, (_, i) => {

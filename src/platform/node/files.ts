@@ -2,7 +2,7 @@
 // rename (atomic on one filesystem). Errors name the file.
 
 import { randomBytes } from 'node:crypto';
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export class FileError extends Error {
@@ -31,5 +31,27 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
   } catch (e) {
     await rm(tmp, { force: true });
     throw new FileError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** A training run's files in a folder on disk (train/fit.ts's RunStore). */
+export class FolderStore {
+  constructor(readonly dir: string) {}
+  path(file: string): string {
+    return join(this.dir, file);
+  }
+  async read(file: string): Promise<Uint8Array | undefined> {
+    try {
+      return await readFile(this.path(file));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new FileError(`${this.path(file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  write(file: string, bytes: Uint8Array | string): Promise<void> {
+    return writeFileAtomic(this.path(file), bytes);
+  }
+  append(file: string, text: string): Promise<void> {
+    return appendFile(this.path(file), text);
   }
 }

@@ -1,17 +1,20 @@
-// A model compiled for inference and held in an ONNX Runtime session: the predict path.
-// Backend-agnostic: node and web pass their own Backend.
+// A model compiled for inference and held in ONNX Runtime sessions, one per input size: the one
+// inference path. The CLI (predict, embed, eval, run), load()'s classify / embed / infer and the
+// browser all run the network through it. Backend-agnostic: each platform passes its own.
 
-import { inferenceGraph, inputHW } from './compile.js';
-import { Graph } from './graph/ir.js';
-import type { Module } from './nn/module.js';
-import { toOnnx } from './onnx/export.js';
-import type { Backend, Device, Session, SessionOptions } from './runtime/backend.js';
-import { shapeStr, type Tensor } from './tensor.js';
+import { inferenceGraph, inputHW, type Head } from './graph.js';
+import type { Module } from '../nn/module.js';
+import { toOnnx } from '../onnx/export.js';
+import type { Backend, Device, Session, SessionOptions } from './backend.js';
+import { shapeStr, type Tensor } from '../tensor.js';
 
 export interface PredictorOptions extends SessionOptions {
   /** Fold BatchNorm into convs (default true). */
   foldBN?: boolean;
 }
+
+/** What a run can fetch: the model's own output and the heads (graph.ts). */
+export type Output = 'output' | Head;
 
 export interface TopK {
   index: number;
@@ -19,15 +22,11 @@ export interface TopK {
   logit: number;
 }
 
-/** Append Softmax over the logits as a second output, so probabilities come from the runtime too. */
-function withProbabilities(g: Graph): Graph {
-  const logits = g.outputs[0]!;
-  g.within('probabilities', () => g.output(g.op1('Softmax', [logits], { axis: 1 }), 'probabilities'));
-  return g;
-}
+const HEADS: readonly Head[] = ['embedding', 'logits', 'probabilities'];
 
 export class Predictor {
   private readonly sessions = new Map<string, Promise<Session>>();
+  private disposed = false;
 
   constructor(
     readonly model: Module,
@@ -41,13 +40,14 @@ export class Predictor {
     return this.opts.device ?? 'cpu';
   }
 
-  /** The ONNX bytes of the inference graph for an input size (dynamic batch). */
-  onnx(inputSize: number | [number, number]): Uint8Array {
-    return toOnnx(withProbabilities(inferenceGraph(this.model, { inputSize, foldBN: this.opts.foldBN ?? true })));
+  /** The ONNX bytes a session runs for input H x W (dynamic batch): output, embedding, logits, probabilities. */
+  onnx(inputSize: number | readonly [number, number]): Uint8Array {
+    return toOnnx(inferenceGraph(this.model, { inputSize, foldBN: this.opts.foldBN ?? true, outputName: 'output', heads: HEADS }));
   }
 
   /** The session for input H x W, compiled on first use. */
   session(h: number, w: number): Promise<Session> {
+    if (this.disposed) throw new Error('Predictor: used after release()');
     inputHW([h, w]);
     const key = `${h}x${w}`;
     let s = this.sessions.get(key);
@@ -59,20 +59,22 @@ export class Predictor {
     return s;
   }
 
-  /** (N, 3, H, W) float32 -> { logits, probabilities }, both (N, numClasses). */
-  async run(input: Tensor): Promise<{ logits: Tensor; probabilities: Tensor }> {
-    if (input.dtype !== 'float32' || input.shape.length !== 4 || input.shape[1] !== 3) {
-      throw new RangeError(`input must be a float32 N x 3 x H x W tensor, got ${input.dtype} ${shapeStr(input.shape)}`);
+  /** (N, 3, H, W) float32 -> the outputs asked for (default logits and probabilities, (N, classes)). */
+  async run<K extends Output = 'logits' | 'probabilities'>(input: Tensor, fetch: readonly K[] = ['logits', 'probabilities'] as K[]): Promise<Record<K, Tensor>> {
+    if (typeof input !== 'object' || input === null || input.dtype !== 'float32' || input.shape.length !== 4 || input.shape[1] !== 3) {
+      throw new RangeError(`input must be a float32 N x 3 x H x W tensor, got ${input?.dtype} ${input?.shape ? shapeStr(input.shape) : typeof input}`);
     }
     const s = await this.session(input.shape[2]!, input.shape[3]!);
-    const out = await s.run({ input });
-    return { logits: out['logits']!, probabilities: out['probabilities']! };
+    for (const k of fetch) if (!s.outputNames.includes(k)) throw new Error(`this model has no ${k} output${k === "logits" || k === "probabilities" ? " (it has no classifier: includeTop false)" : ""}`);
+    return (await s.run({ input }, fetch)) as Record<K, Tensor>;
   }
 
+  /** Release the runtime sessions; the predictor cannot be used afterwards. */
   async release(): Promise<void> {
+    this.disposed = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    for (const s of all) await (await s).release();
+    for (const s of all) await (await s.catch(() => undefined))?.release();
   }
 }
 

@@ -8,7 +8,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { WeightsError } from './errors.js';
+import { WeightsError } from '../../weights/errors.js';
 
 export interface DownloadOptions {
   /** Expected SHA-256, lower-case hex: the full 64 digits, or a prefix (torchvision's file names carry 8). */

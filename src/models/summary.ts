@@ -2,11 +2,11 @@
 // no numbers are run. One row per module that is not a Sequential (ConvBNReLU is one) and not
 // the model itself, numbered in the order forwards finish; then our multiply-adds line.
 
-import { Graph, type Shape } from './graph/ir.js';
-import { Conv2d, Linear, Sequential } from './nn/layers.js';
-import { emit, type Module } from './nn/module.js';
-import { inputHW } from './compile.js';
-import { numel } from './tensor.js';
+import { Graph, type Shape } from '../graph/ir.js';
+import { Conv2d, Linear, Sequential } from '../nn/layers.js';
+import { emit, type Module } from '../nn/module.js';
+import { inputHW } from '../infer/graph.js';
+import { numel } from '../tensor.js';
 
 export interface SummaryRow {
   name: string; // e.g. Conv2d-1

@@ -1,0 +1,125 @@
+// fit() in Node: folders of images (torchvision's ImageFolder layout) decoded by sharp, the run's
+// files in a folder, a progress bar on stderr; the loop itself is train/fit.ts.
+
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import cliProgress from 'cli-progress';
+import type { Dataset } from '../../data/dataset.js';
+import type { SampleDecoder } from '../../data/loader.js';
+import type { Backend, Device } from '../../infer/backend.js';
+import type { LastChannelRule, MobileNetV2 } from '../../models/mobilenetv2.js';
+import { fitLoop, type FitResult as LoopResult } from '../../train/fit.js';
+import type { OptimizerName } from '../../train/optim.js';
+import type { ScheduleName } from '../../train/schedule.js';
+import { FolderStore } from './files.js';
+import { ImageFolder } from './folder.js';
+import { decodeRgb, type ImageInput } from './image.js';
+import { drawConfusionMatrix, drawCurves } from './plot.js';
+
+export interface FitOptions {
+  data: string;
+  val?: string;
+  valSplit?: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: OptimizerName;
+  momentum?: number;
+  schedule: ScheduleName;
+  warmupEpochs?: number;
+  labelSmoothing?: number;
+  weightDecay?: number;
+  /** Registry name or file; the head is replaced when the class count differs. */
+  weights?: string;
+  freeze?: 'backbone';
+  alpha?: number;
+  inputSize: number;
+  lastChannel?: LastChannelRule;
+  /** RandomResizedCrop's smallest area fraction (torchvision: 0.08). */
+  minScale?: number;
+  out: string;
+  resume?: boolean;
+  device?: Device;
+  threads?: number;
+  seed: number;
+  /** Checkpoint every this many steps too (besides every epoch); 0 = only at epoch ends. */
+  checkpointEvery?: number;
+  /** Show a progress bar (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** Where log lines go (default stderr). */
+  log?: (line: string) => void;
+}
+
+export interface FitResult extends LoopResult {
+  outDir: string;
+}
+
+/** Node's decoder for a DataLoader: a sample's in-memory image if it has one, else its file. */
+export const decodeSample: SampleDecoder = (s) => decodeRgb((s.image as ImageInput | undefined) ?? s.path);
+
+/** Images decoded at once in Node: sharp decodes on libuv's threads. */
+export const DECODE_CONCURRENCY = Math.min(8, 2 * availableParallelism());
+
+export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: string) => Promise<{ model: MobileNetV2; source: string }>): Promise<FitResult> {
+  const all = new ImageFolder(o.data);
+  let train: Dataset = all;
+  let val: Dataset | undefined;
+  if (o.val) {
+    val = new ImageFolder(o.val);
+    if (val.classes.join('\n') !== all.classes.join('\n')) throw new Error(`${o.val}: its class folders (${val.classes.join(', ')}) differ from ${o.data}'s (${all.classes.join(', ')})`);
+  } else if (o.valSplit) {
+    const s = all.split(o.valSplit, o.seed);
+    train = s.train;
+    val = s.val;
+  }
+  let from: { model: MobileNetV2; source: string } | undefined;
+  if (o.weights) {
+    if (!loadModel) throw new Error('fit: weights given but no way to load them');
+    from = await loadModel(o.weights);
+  }
+  await mkdir(o.out, { recursive: true });
+
+  const bar =
+    (o.progress ?? process.stderr.isTTY)
+      ? new cliProgress.SingleBar(
+          { format: 'epoch {epoch} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {rate} img/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20 },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  let barEpoch = 0;
+  const write = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const log = (line: string): void => {
+    if (barEpoch) bar?.stop(); // a log line goes above the bar, which restarts at the next step
+    barEpoch = 0;
+    write(line);
+  };
+  try {
+    const r = await fitLoop(
+      {
+        ...o,
+        train,
+        val,
+        from,
+        decode: decodeSample,
+        concurrency: DECODE_CONCURRENCY,
+        store: new FolderStore(o.out),
+        log,
+        figures: { curves: drawCurves, confusion: drawConfusionMatrix },
+        dataName: o.data,
+        config: { ...o, log: undefined, progress: undefined },
+        onProgress: (p) => {
+          if (!bar) return;
+          const payload = { epoch: p.epoch, loss: p.loss.toFixed(4), acc: `${(100 * p.accuracy).toFixed(1)}%`, rate: p.imagesPerSecond.toFixed(1) };
+          if (barEpoch !== p.epoch) {
+            bar.start(p.batches, p.batch, payload);
+            barEpoch = p.epoch;
+          } else bar.update(p.batch, payload);
+        },
+      },
+      backend,
+    );
+    return { ...r, outDir: o.out };
+  } finally {
+    bar?.stop();
+  }
+}
