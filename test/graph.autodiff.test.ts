@@ -87,6 +87,47 @@ test('Conv 3x3 stride 2 with 3 input channels (the stem): dW by im2col, dX by Co
   await gradcheck([{ name: 'x', shape: [2, 3, 9, 9] }, { name: 'w', shape: [5, 3, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }));
 });
 
+// Asymmetric pads [top, left, bottom, right]: TF "SAME" pads a stride-2 conv on an even size [0, 0, 1, 1]
+// (HF checkpoints with tf_padding); the other orders and sizes check each side on its own.
+const ASYMMETRIC = [[0, 0, 1, 1], [1, 0, 0, 1], [0, 1, 1, 0], [2, 0, 1, 1]];
+
+test('Conv depthwise 3x3 stride 2, asymmetric pads, even and odd sizes (ConvTranspose dX: pads and output_padding per side)', async () => {
+  for (const s of [8, 9]) {
+    for (const pads of ASYMMETRIC) {
+      await gradcheck([{ name: 'x', shape: [2, 3, s, s] }, { name: 'w', shape: [3, 1, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads, group: 3 }));
+    }
+  }
+});
+
+test('Conv depthwise stride 1, asymmetric pads (flipped-kernel dX with pads k-1-p per side; wider than the kernel: ConvTranspose)', async () => {
+  for (const pads of [...ASYMMETRIC, [0, 1, 2, 1]]) {
+    await gradcheck([{ name: 'x', shape: [2, 4, 7, 6] }, { name: 'w', shape: [4, 1, 3, 3] }], conv({ kernel_shape: [3, 3], pads, group: 4 }));
+  }
+  // TF "SAME" with an even kernel pads after only: 2x2 stride 1 gets [0, 0, 1, 1]
+  await gradcheck([{ name: 'x', shape: [2, 4, 6, 6] }, { name: 'w', shape: [4, 1, 2, 2] }], conv({ kernel_shape: [2, 2], pads: [0, 0, 1, 1], group: 4 }));
+  // a pad wider than the kernel (k - 1 - p < 0) leaves the flipped conv for the transposed one
+  await gradcheck([{ name: 'x', shape: [2, 4, 6, 6] }, { name: 'w', shape: [4, 1, 3, 3] }], conv({ kernel_shape: [3, 3], pads: [3, 0, 1, 1], group: 4 }));
+});
+
+test('Conv dense 3x3 (the stem) stride 2 and 1, and padded 1x1, with asymmetric pads: im2col dW, ConvTranspose dX', async () => {
+  for (const s of [8, 9]) {
+    for (const pads of ASYMMETRIC) {
+      await gradcheck([{ name: 'x', shape: [2, 3, s, s] }, { name: 'w', shape: [5, 3, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads }));
+    }
+  }
+  await gradcheck([{ name: 'x', shape: [2, 3, 6, 7] }, { name: 'w', shape: [4, 3, 3, 3] }, { name: 'b', shape: [4] }], conv({ kernel_shape: [3, 3], pads: [0, 1, 2, 1] }));
+  await gradcheck([{ name: 'x', shape: [2, 6, 5, 5] }, { name: 'w', shape: [4, 6, 1, 1] }], conv({ kernel_shape: [1, 1], pads: [0, 0, 1, 1] }));
+});
+
+test('BAD CALL - Conv grad with a dilation says so in one line', () => {
+  const g = new Graph();
+  const x = g.input('x', [1, 2, 7, 7]);
+  const w = g.input('w', [2, 1, 3, 3]);
+  const y = g.op1('Conv', [x, w], { kernel_shape: [3, 3], pads: [2, 2, 2, 2], dilations: [2, 2], group: 2 });
+  const loss = g.op1('ReduceSum', [y, i64(g, [0, 1, 2, 3])], { keepdims: 0 });
+  assert.throws(() => gradients(g, loss, [x, w]), (e: Error) => /^Conv grad: needs dilations \[1, 1\], got \[2, 2\]$/.test(e.message));
+});
+
 test('BatchNormTrain (batch statistics): dX, dGamma, dBeta', async () => {
   await gradcheck(
     [{ name: 'x', shape: [3, 4, 5, 5] }, { name: 'gamma', shape: [4], fill: (r) => 0.5 + r.uniform() }, { name: 'beta', shape: [4] }],

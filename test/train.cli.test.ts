@@ -8,10 +8,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDemoDataset } from '../src/platform/node/demo.js';
+import { loadCheckpoint } from '../src/platform/node/weights.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { writePth } from '../src/weights/pth.js';
 import { CLI, assertOneLine, cli, freshDir, scratch } from './helpers/cli.js';
+import { expandFixture } from './helpers/interop.js';
 
 let data: { train: string; val: string };
 before(async () => {
@@ -85,6 +87,25 @@ test('--weights with another class count gets a new head; --freeze backbone leav
   for (const [k, t] of start.stateDict()) {
     if (!k.startsWith('features.')) continue;
     assert.deepEqual(w.get(k)!.data, t.data, `${k} must not change`);
+  }
+});
+
+test('a full fine-tune (no --freeze) of a transformers checkpoint with tf_padding runs to the end (exit 0) and trains every conv, the asymmetrically padded stride-2 ones included', async () => {
+  const hf = expandFixture('hf'); // transformers' save_pretrained folder: tf_padding true, depth_multiplier 0.35
+  assert.equal((JSON.parse(readFileSync(join(hf, 'config.json'), 'utf8')) as { tf_padding: boolean }).tf_padding, true);
+  const dir = freshDir();
+  // 32x32: every stride-2 conv sees an even size, so TF "SAME" pads it [0, 0, 1, 1]
+  const r = cli(['train', data.train, '--out', join(dir, 'run'), '--weights', hf, '--input-size', '32', '--batch-size', '16', '--epochs', '1', '--optimizer', 'sgd', '--lr', '0.01', '--threads', '2'], dir, 300_000);
+  assert.equal(r.code, 0, r.stderr);
+  const start = (await loadCheckpoint(hf)).model.stateDict();
+  const w = weights(join(dir, 'run'));
+  const convs = [...start].filter(([k, t]) => k.startsWith('features.') && t.shape.length === 4);
+  assert.equal(convs.length, 52, 'stem, 17 blocks of 2 or 3 convs, last conv');
+  for (const [k, t] of convs) {
+    const [a, b] = [w.get(k)!.data as Float32Array, t.data as Float32Array];
+    assert.equal(a.length, b.length, k);
+    assert.ok(a.some((v, i) => v !== b[i]), `${k} was trained`);
+    assert.ok(a.every(Number.isFinite), `${k} is finite`);
   }
 });
 

@@ -8,15 +8,17 @@
 // The 3-step full-network runs (opt_*) are chaotic in float32 (torch's own float32 run ends 1e-2
 // to 3 away from float64: test/fixtures/train/README.md), so only their first loss and the BN
 // step counts are compared.
+// Also step 0 of a TF-padding network (asymmetric pads) against tools/gen_train_tf_fixtures.py.
 // HINT: regenerate with /usr/bin/python3 tools/gen_train_fixtures.py (only on purpose).
+// (the tf_step0_* files: /usr/bin/python3 tools/gen_train_tf_fixtures.py)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
 import type { OptimizerSpec } from '../src/train/optim.js';
-import type { StateDict, Tensor } from '../src/tensor.js';
-import { fixturePath, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
+import { float32, type StateDict, type Tensor } from '../src/tensor.js';
+import { fixturePath, parityFill, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
 
 const read = (name: string) => readFixtureSafetensors(fixturePath('train', `${name}.safetensors`));
 const inputs = read('inputs').tensors;
@@ -91,6 +93,52 @@ for (const ls of [0, 0.1]) {
     }
     assert.equal(n, 156, 'every BN buffer compared');
     console.log(`# label smoothing ${ls}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error ${worst.toExponential(2)}`);
+  });
+}
+
+// TF "SAME" padding (transformers' tf_padding): PyTorch pads explicitly with F.pad in front of each
+// conv, as transformers does (tools/gen_train_tf_fixtures.py); ours pads inside Conv, [0, 0, 1, 1] at
+// every stride-2 conv on an even size, so the backward pass runs the asymmetric-pad gradient rules.
+for (const size of [64, 45]) {
+  test(`TF "SAME" padding, ${size}x${size} (${size % 2 ? 'odd: symmetric, then asymmetric deeper' : 'even: asymmetric at every stride-2 conv'}): step 0 loss, logits, every gradient and the running stats equal PyTorch's`, async () => {
+    const { tensors: want, metadata } = read(`tf_step0_${size}`);
+    const cfg = JSON.parse(metadata['model']!) as { alpha: number; num_classes: number; bn_eps: number; setting: [number, number, number, number][] };
+    const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
+    const key = /^parity input (input_\S+), shape/.exec(metadata['input']!)![1]!;
+    const m = new MobileNetV2({ alpha: cfg.alpha, numClasses: cfg.num_classes, lastChannel: 'seed', dropout: 0, tfPadding: true, bnEps: cfg.bn_eps }, cfg.setting);
+    m.loadStateDict(parityStateDict(m.stateDict()));
+    m.train();
+    const shape = [4, 3, size, size];
+    const tr = new Trainer(m, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: size, outputGradients: true, threads: 1 });
+    const r = await tr.train(float32(shape, parityFill(key, shape)), Array.from(want.get('labels')!.data as BigInt64Array, Number), 0.1, new Map());
+    await tr.release();
+    assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `loss ${r.loss} vs ${want.get('loss')!.data[0]}`);
+    assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, `logits: error ${relErr(r.logits, want.get('logits')!)}`);
+    assert.equal(r.grads!.size, 68, 'a gradient for every parameter');
+    const scale = Math.max(...[...r.grads!.values()].map(maxAbs));
+    let worst = 0;
+    let where = '';
+    for (const [k, g] of r.grads!) {
+      if (zero.has(k)) {
+        assert.ok(maxAbs(g) <= TOL * scale, `grad.${k} should be ~0, got ${maxAbs(g)}`);
+        continue;
+      }
+      const e = relErr(g, want.get(`grad.${k}`)!);
+      if (e > worst) [worst, where] = [e, k];
+      assert.ok(e <= TOL, `grad.${k}: error ${e}`);
+    }
+    const sd = m.stateDict();
+    let n = 0;
+    for (const [k, t] of want) {
+      if (!k.startsWith('after.')) continue;
+      const ours = sd.get(k.slice(6))!;
+      if (t.dtype === 'int64') assert.deepEqual(ours.data, t.data, k);
+      else assert.ok(relErr(ours, t) <= TOL, `${k}: error ${relErr(ours, t)}`);
+      n++;
+    }
+    assert.equal(n, 3 * 22, 'every BN buffer compared (22 BatchNorms)');
+    const loss0 = want.get('loss')!.data[0] as number;
+    console.log(`# TF padding ${size}: loss ${r.loss} (torch ${loss0}, diff ${Math.abs(r.loss - loss0).toExponential(2)}), worst gradient error ${worst.toExponential(2)} (${where}); torch f32: ${metadata['torch_f32_max_rel']}`);
   });
 }
 

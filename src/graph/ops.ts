@@ -152,6 +152,70 @@ function oneHotKernel(g: Graph, channels: number, k: number, depthwise: boolean)
   return g.constant(e, 'im2col');
 }
 
+/**
+ * Conv's gradient rule, for any zero pads [top, left, bottom, right] (TF "SAME" gives [0, 0, 1, 1]
+ * to a stride-2 conv on an even size), dilation 1. Along one axis, with pads (before, after):
+ * y[o] = sum_t x[o*s + t - before] w[t].
+ */
+function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[]): Grads {
+  const [x, w, b] = n.inputs as [Value, Value, Value | undefined];
+  const [N, Ci, H, W] = x.shape.map((d) => num(d, 'Conv grad'));
+  const [Co, , k, kw] = w.shape as number[];
+  const [, , Ho, Wo] = dy!.shape.map((d) => num(d, 'Conv grad'));
+  const group = int(n.attrs, 'group', 1);
+  const [s, sw] = ints(n.attrs, 'strides', [1, 1]);
+  const pads = ints(n.attrs, 'pads', [0, 0, 0, 0]);
+  const [pt, pl, pb, pr] = pads as [number, number, number, number];
+  const unpadded = pads.every((q) => q === 0);
+  const depthwise = group > 1 && group === Ci && group === Co;
+  if (group > 1 && !depthwise) throw new Error('Conv grad: grouped convolutions other than depthwise are not supported');
+  const dilations = ints(n.attrs, 'dilations', [1, 1]);
+  if (dilations.some((d) => d !== 1)) throw new Error(`Conv grad: needs dilations [1, 1], got [${dilations.join(', ')}]`);
+  if (k !== kw || s !== sw) throw new Error(`Conv grad: needs a square kernel and equal strides, got kernel ${k}x${kw}, strides [${s}, ${sw}]`);
+  let dx: Value | undefined;
+  if (need[0]) {
+    // the correlation that undoes the padding: pads k-1-p per side (they differ where the conv's do)
+    const flippedPads = pads.map((q) => k! - 1 - q);
+    if (k === 1 && s === 1 && unpadded && group === 1) {
+      // pointwise: dX = W^T dY as a 1x1 conv
+      dx = g.op1('Conv', [dy!, g.op1('Transpose', [w], { perm: [1, 0, 2, 3] })], { kernel_shape: [1, 1] });
+    } else if (depthwise && s === 1 && flippedPads.every((q) => q >= 0)) {
+      // stride-1 depthwise: correlate dY with the spatially flipped kernel
+      const big = -(2 ** 31);
+      const flipped = g.op1('Slice', [w, i64(g, [-1, -1]), i64(g, [big, big]), i64(g, [2, 3]), i64(g, [-1, -1])]);
+      dx = g.op1('Conv', [dy!, flipped], { kernel_shape: [k!, k!], pads: flippedPads, group });
+    } else {
+      // strided: the transposed convolution with the conv's pads; output_padding restores the rows
+      // and columns the strided conv never reached (< s)
+      const oh = H! - ((Ho! - 1) * s! - pt - pb + k!);
+      const ow = W! - ((Wo! - 1) * s! - pl - pr + k!);
+      dx = g.op1('ConvTranspose', [dy!, w], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], output_padding: [oh, ow], group });
+    }
+  }
+  let dw: Value | undefined;
+  if (need[1]) {
+    const kk = k! * k!;
+    const hw = Ho! * Wo!;
+    if (depthwise) {
+      // P = im2col by a one-hot depthwise conv: (N, C*kk, Ho, Wo); dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw]
+      const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! });
+      const m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]); // (N, C, kk, 1)
+      dw = reshape(g, reduceSum(g, m, [0]), [Ci!, 1, k!, k!]);
+    } else {
+      // P = im2col (N, Ci*kk, HoWo) (the input itself for 1x1 stride 1); dW = sum_n dY[n] P[n]^T
+      const P =
+        k === 1 && s === 1 && unpadded
+          ? x
+          : g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, false)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr] });
+      const pT = g.op1('Transpose', [reshape(g, P, [N!, Ci! * kk, hw])], { perm: [0, 2, 1] }); // (N, HoWo, Ci*kk)
+      const m = g.op1('MatMul', [reshape(g, dy!, [N!, Co!, hw]), pT]); // (N, Co, Ci*kk)
+      dw = reshape(g, reduceSum(g, m, [0]), [Co!, Ci!, k!, k!]);
+    }
+  }
+  const db = need[2] && b ? reduceSum(g, dy!, [0, 2, 3]) : undefined;
+  return [dx, dw, db];
+}
+
 // ---- the table ----
 
 export const OPS: Record<string, OpDef> = {
@@ -173,59 +237,7 @@ export const OPS: Record<string, OpDef> = {
       if (ho < 1 || wo < 1) throw new Error(`Conv: input ${h}x${wd} is too small for this convolution`);
       return [{ dtype: x.dtype, shape: [n!, cout!, ho, wo] }]; // (N, Cout, Ho, Wo)
     },
-    grad(g, n, [dy], need) {
-      const [x, w, b] = n.inputs as [Value, Value, Value | undefined];
-      const [N, Ci, H, W] = x.shape.map((d) => num(d, 'Conv grad'));
-      const [Co, , k] = w.shape as number[];
-      const [, , Ho, Wo] = dy!.shape.map((d) => num(d, 'Conv grad'));
-      const group = int(n.attrs, 'group', 1);
-      const [s] = ints(n.attrs, 'strides', [1, 1]);
-      const pads = ints(n.attrs, 'pads', [0, 0, 0, 0]);
-      const [p] = pads;
-      const depthwise = group > 1 && group === Ci && group === Co;
-      if (group > 1 && !depthwise) throw new Error('Conv grad: grouped convolutions other than depthwise are not supported');
-      if (ints(n.attrs, 'dilations', [1, 1]).some((d) => d !== 1) || pads.some((q) => q !== p)) throw new Error('Conv grad: needs symmetric pads and no dilation');
-      let dx: Value | undefined;
-      if (need[0]) {
-        if (k === 1 && s === 1 && p === 0 && group === 1) {
-          // pointwise: dX = W^T dY as a 1x1 conv
-          dx = g.op1('Conv', [dy!, g.op1('Transpose', [w], { perm: [1, 0, 2, 3] })], { kernel_shape: [1, 1] });
-        } else if (depthwise && s === 1) {
-          // stride-1 depthwise: correlate dY with the spatially flipped kernel
-          const big = -(2 ** 31);
-          const flipped = g.op1('Slice', [w, i64(g, [-1, -1]), i64(g, [big, big]), i64(g, [2, 3]), i64(g, [-1, -1])]);
-          const q = k! - 1 - p!;
-          dx = g.op1('Conv', [dy!, flipped], { kernel_shape: [k!, k!], pads: [q, q, q, q], group });
-        } else {
-          // strided: the transposed convolution, output_padding restores the input size
-          const oh = H! - ((Ho! - 1) * s! - 2 * p! + k!);
-          const ow = W! - ((Wo! - 1) * s! - 2 * p! + k!);
-          dx = g.op1('ConvTranspose', [dy!, w], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [p!, p!, p!, p!], output_padding: [oh, ow], group });
-        }
-      }
-      let dw: Value | undefined;
-      if (need[1]) {
-        const kk = k! * k!;
-        const hw = Ho! * Wo!;
-        if (depthwise) {
-          // P = im2col by a one-hot depthwise conv: (N, C*kk, Ho, Wo); dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw]
-          const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [p!, p!, p!, p!], group: Ci! });
-          const m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]); // (N, C, kk, 1)
-          dw = reshape(g, reduceSum(g, m, [0]), [Ci!, 1, k!, k!]);
-        } else {
-          // P = im2col (N, Ci*kk, HoWo) (the input itself for 1x1 stride 1); dW = sum_n dY[n] P[n]^T
-          const P =
-            k === 1 && s === 1 && p === 0
-              ? x
-              : g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, false)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [p!, p!, p!, p!] });
-          const pt = g.op1('Transpose', [reshape(g, P, [N!, Ci! * kk, hw])], { perm: [0, 2, 1] }); // (N, HoWo, Ci*kk)
-          const m = g.op1('MatMul', [reshape(g, dy!, [N!, Co!, hw]), pt]); // (N, Co, Ci*kk)
-          dw = reshape(g, reduceSum(g, m, [0]), [Co!, Ci!, k!, k!]);
-        }
-      }
-      const db = need[2] && b ? reduceSum(g, dy!, [0, 2, 3]) : undefined;
-      return [dx, dw, db];
-    },
+    grad: convGrad,
   },
   ConvTranspose: {
     attrs: { kernel_shape: 'ints', strides: 'ints', pads: 'ints', output_padding: 'ints', dilations: 'ints', group: 'int' },
