@@ -175,7 +175,10 @@ export class MobileNetV2 extends Module {
   readonly avgpool: AdaptiveAvgPool2d | undefined;
   readonly classifier: Sequential | undefined;
 
-  constructor(opts: MobileNetV2Options = {}, setting = INVERTED_RESIDUAL_SETTING) {
+  constructor(
+    private readonly opts: MobileNetV2Options = {},
+    private readonly setting = INVERTED_RESIDUAL_SETTING,
+  ) {
     super();
     const {
       numClasses = 1000, alpha = 1.0, roundNearest = 8, dropout = 0.2, lastChannel = 'seed', seed = 0,
@@ -268,6 +271,15 @@ export class MobileNetV2 extends Module {
    * A new head for `numClasses` (fine-tuning on other classes): Linear(lastChannel, numClasses)
    * initialised as the seed does, N(0, 0.01) and zero bias; the backbone is kept.
    */
+  /** An independent copy: the same architecture, weights, buffers and train/eval modes. */
+  clone(): MobileNetV2 {
+    const m = new MobileNetV2({ ...this.opts, numClasses: this.numClasses }, this.setting);
+    m.loadStateDict(this.stateDict());
+    const modes = new Map([...this.namedModules()].map(([k, x]) => [k, x.training]));
+    for (const [k, x] of m.namedModules()) x.training = modes.get(k) ?? x.training;
+    return m;
+  }
+
   resetClassifier(numClasses: number, seed = 0): void {
     if (!this.classifier) throw new Error('resetClassifier: this model has no classifier (includeTop: false)');
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`resetClassifier: numClasses must be an integer >= 1, got ${numClasses}`);

@@ -1,0 +1,41 @@
+// A model -> the bytes of any of our formats: .safetensors and .pth (torchvision's keys: torch.load
+// + load_state_dict(strict=True) accept them) and .onnx (the BN-folded inference graph). The
+// class names and input size travel in the metadata (safetensors and ONNX).
+
+import type { MobileNetV2 } from '../models/mobilenetv2.js';
+import { writePth } from '../weights/pth.js';
+import { writeSafetensors } from '../weights/safetensors.js';
+import { inferenceOnnx } from './graph.js';
+
+export type ExportFormat = 'safetensors' | 'pth' | 'onnx';
+
+export interface ExportOptions {
+  /** Class names by head index. */
+  classes?: readonly string[];
+  /** ONNX input size (default 224). */
+  inputSize?: number;
+  /** More metadata entries. */
+  metadata?: Record<string, string>;
+}
+
+export function exportModel(model: MobileNetV2, format: ExportFormat, opts: ExportOptions = {}): Uint8Array {
+  const meta: Record<string, string> = {
+    alpha: String(model.alpha),
+    num_classes: String(model.numClasses),
+    last_channel: String(model.lastChannel),
+    ...(opts.classes ? { classes: JSON.stringify(opts.classes) } : {}),
+    ...(opts.inputSize ? { input_size: String(opts.inputSize) } : {}),
+    ...opts.metadata,
+  };
+  if (format === 'safetensors') return writeSafetensors(model.stateDict(), meta);
+  if (format === 'pth') return writePth(model.stateDict());
+  if (format === 'onnx') {
+    const modes = [...model.namedModules()].map(([, m]) => [m, m.training] as const); // a frozen backbone stays in eval mode
+    try {
+      return inferenceOnnx(model.eval(), { inputSize: opts.inputSize ?? 224 }, meta);
+    } finally {
+      for (const [m, t] of modes) m.training = t;
+    }
+  }
+  throw new RangeError(`Unsupported format: "${String(format)}". Should be one of: safetensors, pth, onnx`);
+}
