@@ -56,7 +56,7 @@ export async function buildWeb(outdir = join(ROOT, 'dist', 'web-build'), opts: {
   });
   const dist = ortDist();
   for (const f of ORT_FILES) await copyFile(join(dist, f), join(outdir, f));
-  for (const f of ['index.html', 'style.css']) await copyFile(join(ROOT, 'web', f), join(outdir, f)).catch(() => undefined);
+  for (const f of ['index.html', 'style.css', 'blank.html']) await copyFile(join(ROOT, 'web', f), join(outdir, f)).catch(() => undefined);
   const files: Record<string, number> = {};
   for (const f of [...Object.keys(r.metafile.outputs).map((p) => p.split('/').pop()!), ...ORT_FILES]) {
     try {
