@@ -83,7 +83,7 @@ async function loadModel(): Promise<Model> {
     const m = await state.loading;
     state.model = m;
     await old?.dispose();
-    setStatus(`loaded ${m.source} (${m.model.numClasses} classes, ${m.model.alpha} width) on ${device} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    setStatus(`loaded ${m.source} (${m.model.numClasses} classes, alpha ${m.model.alpha}) on ${device} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     document.body.dataset['ready'] = 'true';
     return m;
   } catch (e) {
