@@ -80,6 +80,10 @@ export async function serve(o: ServeOptions): Promise<DemoServer> {
       if (!file || req.method !== 'GET' && req.method !== 'HEAD') throw new Error();
       const s = await stat(file);
       if (!s.isFile()) throw new Error();
+      // revalidated on every use (no-cache), answered 304 when unchanged: a returning page downloads nothing again
+      const etag = `"${s.size.toString(36)}-${Math.floor(s.mtimeMs).toString(36)}"`;
+      res.setHeader('ETag', etag);
+      if (req.headers['if-none-match'] === etag) return void res.writeHead(304).end();
       res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': s.size });
       if (req.method === 'HEAD') return void res.end();
       createReadStream(file).pipe(res);
