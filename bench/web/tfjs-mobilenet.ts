@@ -241,21 +241,23 @@ export interface TfjsTrainable {
 export function buildTfjsTrainable(sd: StateDict, opts: TrainOptions = {}): TfjsTrainable {
   const { alpha = 1.0, eps = 1e-5, padding = 'torch', inputLayout = 'NCHW', momentum = 0.1, dropout = 0.2, learningRate = 0.01 } = opts;
   const plan = planFromStateDict(sd, alpha);
-  const vec = (key: string) => tf.variable(tf.tensor1d(get(sd, key).data as Float32Array));
+  // tf.variable keeps its initial tensor alive as a second handle: made in a tidy, only the variable stays
+  const variable = (make: () => tf.Tensor, trainable = true) => tf.tidy(() => tf.variable(make(), trainable));
+  const vec = (key: string, trainable = true) => variable(() => tf.tensor1d(get(sd, key).data as Float32Array), trainable);
   const layers = plan.blocks.map((b) =>
     b.convs.map((c) => {
       const w = get(sd, `${c.conv}.weight`).data as Float32Array;
       return {
         c,
-        filter: tf.variable(tf.tidy(() => toHwio(w, c.cout, c.depthwise ? 1 : c.cin, c.k, undefined, c.depthwise))),
+        filter: variable(() => toHwio(w, c.cout, c.depthwise ? 1 : c.cin, c.k, undefined, c.depthwise)),
         gamma: vec(`${c.bn}.weight`),
         beta: vec(`${c.bn}.bias`),
-        mean: tf.variable(tf.tensor1d(get(sd, `${c.bn}.running_mean`).data as Float32Array), false),
-        variance: tf.variable(tf.tensor1d(get(sd, `${c.bn}.running_var`).data as Float32Array), false),
+        mean: vec(`${c.bn}.running_mean`, false),
+        variance: vec(`${c.bn}.running_var`, false),
       };
     }),
   );
-  const fcW = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(get(sd, 'classifier.1.weight').data as Float32Array, [plan.numClasses, plan.lastChannel]))));
+  const fcW = variable(() => tf.transpose(tf.tensor2d(get(sd, 'classifier.1.weight').data as Float32Array, [plan.numClasses, plan.lastChannel])));
   const fcB = vec('classifier.1.bias');
   const variables = [...layers.flat().flatMap((l) => [l.filter, l.gamma, l.beta]), fcW, fcB];
   const running = layers.flat().flatMap((l) => [l.mean, l.variance]);
@@ -290,20 +292,23 @@ export function buildTfjsTrainable(sd: StateDict, opts: TrainOptions = {}): Tfjs
     forward,
     step(x: tf.Tensor4D, labels: tf.Tensor1D): tf.Scalar {
       const stats: BatchStats[] = [];
-      const loss = optimizer.minimize(() => {
-        const logits = forward(x, stats);
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, plan.numClasses), logits) as tf.Scalar;
-      }, true, variables)!;
-      // running stats as PyTorch: (1 - m) * running + m * batch, the variance unbiased
-      tf.tidy(() => {
-        layers.flat().forEach((l, i) => {
-          const s = stats[i]!;
-          l.mean.assign(tf.add(tf.mul(l.mean, 1 - momentum), tf.mul(s.mean, momentum)));
-          l.variance.assign(tf.add(tf.mul(l.variance, 1 - momentum), tf.mul(s.variance, (momentum * s.count) / Math.max(1, s.count - 1))));
+      try {
+        const loss = optimizer.minimize(() => {
+          const logits = forward(x, stats);
+          return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, plan.numClasses), logits) as tf.Scalar;
+        }, true, variables)!;
+        // running stats as PyTorch: (1 - m) * running + m * batch, the variance unbiased
+        tf.tidy(() => {
+          layers.flat().forEach((l, i) => {
+            const s = stats[i]!;
+            l.mean.assign(tf.add(tf.mul(l.mean, 1 - momentum), tf.mul(s.mean, momentum)));
+            l.variance.assign(tf.add(tf.mul(l.variance, 1 - momentum), tf.mul(s.variance, (momentum * s.count) / Math.max(1, s.count - 1))));
+          });
         });
-      });
-      for (const s of stats) tf.dispose([s.mean, s.variance]);
-      return loss;
+        return loss;
+      } finally {
+        for (const s of stats) tf.dispose([s.mean, s.variance]);
+      }
     },
     dispose() {
       tf.dispose([...variables, ...running]);

@@ -226,6 +226,31 @@ export async function timeInference(o: { library: string; backend: TfjsBackend; 
   return { ...info, batch, imgPerSec: batch / (medianMs / 1000), medianMs, firstMs, runsMs, numTensorsLeaked: tf.memory().numTensors - before };
 }
 
+let ours: { url: string; model: Lib.WebModel } | undefined;
+
+/**
+ * The same measurement of our path in this page (load() + infer() on onnxruntime-web WASM), for a
+ * ratio under the same load; bench/web.ts makes its own.
+ */
+export async function timeOurs(o: { library: string; weights: string; batch: number; warmup?: number; iterations?: number; size?: number }): Promise<Timing> {
+  const { batch, warmup = 1, iterations = 5, size = 224 } = o;
+  const l = await library(o.library);
+  if (ours?.url !== o.weights) ours = { url: o.weights, model: await l.load({ weights: o.weights }) };
+  const model = ours.model;
+  const x = l.float32([batch, 3, size, size], pseudoRandom(batch * 3 * size * size));
+  const once = async (): Promise<number> => {
+    const t0 = performance.now();
+    await model.infer(x);
+    return performance.now() - t0;
+  };
+  const firstMs = await once();
+  for (let i = 1; i < warmup; i++) await once();
+  const runsMs: number[] = [];
+  for (let i = 0; i < iterations; i++) runsMs.push(await once());
+  const medianMs = median(runsMs);
+  return { backend: `onnxruntime-web wasm, ${l.wasmThreads().threads} threads`, batch, imgPerSec: batch / (medianMs / 1000), medianMs, firstMs, runsMs, numTensorsLeaked: 0 };
+}
+
 export interface TrainTiming {
   backend: string;
   renderer?: string;

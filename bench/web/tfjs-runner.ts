@@ -8,7 +8,7 @@
 // so call it once per page (a later call reuses the first call's thread count).
 //
 //   node dist/bench/web/tfjs-runner.js [--iterations N] [--threads N] [--cores N] [--photo bird.png]
-//                                      [--no-webgl] [--no-train] [--big-train]
+//                                      [--no-webgl] [--no-train] [--no-ours] [--big-train]
 // builds, serves, launches Chromium, runs and prints the result as JSON.
 
 import { build } from 'esbuild';
@@ -62,13 +62,15 @@ export interface TfjsBenchOptions {
   /** navigator.hardwareConcurrency shown to tfjs while its wasm backend starts. Default 4; 0: leave it. */
   cores?: number;
   /** webgl inference; batch sizes whose estimated time (from batch 1) passes budgetS are skipped. */
-  webgl?: { batchSizes?: number[]; iterations?: number; budgetS?: number } | false;
+  webgl?: { batchSizes?: number[]; iterations?: number; warmup?: number; budgetS?: number } | false;
   /** Training step timing (alpha 0.35, 10 classes, 64x64, batch 8 by default). */
   train?: { backends?: TfjsBackend[]; iterations?: number; alpha?: number; numClasses?: number; size?: number; batch?: number } | false;
   /** One step of 1.0@224, batch 8, 1000 classes, on each backend listed (slow: a minute or more each). */
   bigTrain?: { backends?: TfjsBackend[]; batch?: number } | false;
   /** Served URLs of our weights and of a photo, for the parity check; false skips it. */
   parity?: { weights: string; photo: string } | false;
+  /** Also time our path (load() + infer()) right after tfjs-wasm at each batch size, with the parity weights. */
+  ours?: boolean;
   /** Where the page module is served. Default TFJS_PREFIX. */
   prefix?: string;
   /** Our library's URL. Default '/mobilenetv2.web.js'. */
@@ -82,6 +84,7 @@ export interface TfjsBenchResult {
   webgl?: { renderer?: string; timings: Timing[]; skipped: string[] } & Record<`batch${number}`, number>;
   train?: Partial<Record<TfjsBackend, TrainTiming>> & { big?: Partial<Record<TfjsBackend, TrainTiming>> };
   parity?: ParityResult;
+  ours?: { timings: Timing[] } & Record<`batch${number}`, number>;
 }
 
 /** Call an export of the page module with one JSON argument. */
@@ -116,21 +119,29 @@ export async function runTfjsBench(page: Page, opts: TfjsBenchOptions = {}): Pro
     result.wasm.timings.push(t);
     result.wasm[`batch${batch}`] = t.imgPerSec;
     log(`tfjs-wasm batch ${batch}: ${t.imgPerSec.toFixed(1)} img/s`);
+    if (opts.ours && opts.parity) {
+      const u = await call<Timing>(page, url, 'timeOurs', { library, weights: opts.parity.weights, batch, warmup, iterations });
+      result.ours ??= { timings: [] };
+      result.ours.timings.push(u);
+      result.ours[`batch${batch}`] = u.imgPerSec;
+      log(`ours (${u.backend}) batch ${batch}: ${u.imgPerSec.toFixed(1)} img/s`);
+    }
   }
 
   if (opts.webgl !== false) {
     const w = opts.webgl ?? {};
-    const { budgetS = 60, iterations: wIt = Math.min(iterations, 3) } = w;
+    // shaders compile over the first runs (the second is still ~2x slower than the third here)
+    const { budgetS = 60, iterations: wIt = Math.min(iterations, 3), warmup: wWarm = Math.max(warmup, 2) } = w;
     const webgl: NonNullable<TfjsBenchResult['webgl']> = { timings: [], skipped: [] };
     let perImageS: number | undefined;
     for (const batch of [...(w.batchSizes ?? batchSizes)].sort((a, b) => a - b)) {
-      const estimate = perImageS === undefined ? 0 : perImageS * batch * (warmup + wIt);
+      const estimate = perImageS === undefined ? 0 : perImageS * batch * (wWarm + wIt);
       if (estimate > budgetS) {
         webgl.skipped.push(`batch ${batch}: about ${Math.round(estimate)} s at batch-1 speed, over the ${budgetS} s budget`);
         log(`tfjs-webgl batch ${batch}: skipped (${Math.round(estimate)} s estimated)`);
         continue;
       }
-      const t = await call<Timing>(page, url, 'timeInference', { library, backend: 'webgl', batch, warmup, iterations: wIt });
+      const t = await call<Timing>(page, url, 'timeInference', { library, backend: 'webgl', batch, warmup: wWarm, iterations: wIt });
       webgl.renderer ??= t.renderer;
       webgl.timings.push(t);
       webgl[`batch${batch}`] = t.imgPerSec;
@@ -194,6 +205,7 @@ async function main(): Promise<void> {
       cores: Number(flag(args, '--cores') ?? 4),
       webgl: args.includes('--no-webgl') ? false : undefined,
       train: args.includes('--no-train') ? false : undefined,
+      ours: !args.includes('--no-ours'),
       bigTrain: args.includes('--big-train') ? { backends: ['webgl', 'cpu'] } : false,
       parity: { weights: '/weights/mobilenet_v2_coral_imagenet.pth', photo: `/photos/${flag(args, '--photo') ?? 'bird.png'}` },
     });
