@@ -76,10 +76,10 @@ function get(sd: StateDict, key: string): Tensor {
  */
 export function planFromStateDict(sd: StateDict, alpha = 1.0): Plan {
   if (!(alpha > 0)) throw new RangeError(`planFromStateDict: alpha must be > 0, got ${alpha}`);
-  const conv = (prefix: string, bn: string, stride: number, relu6: boolean): ConvSpec => {
-    const w = get(sd, `${prefix}.weight`); // (O, I/groups, k, k)
+  const conv = (prefix: string, bn: string, stride: number, relu6: boolean, depthwise = false): ConvSpec => {
+    const w = get(sd, `${prefix}.weight`); // (O, I / groups, k, k)
     const [cout, cinG, k] = w.shape as [number, number, number, number];
-    const depthwise = cinG === 1 && k === 3 && !prefix.startsWith('features.0.');
+    if (depthwise && cinG !== 1) throw new RangeError(`planFromStateDict: ${prefix}.weight should be depthwise (C, 1, k, k), got [${w.shape.join(', ')}]`);
     return { conv: prefix, bn, depthwise, k, stride, cin: depthwise ? cout : cinG, cout, relu6 };
   };
   const expect = (what: string, got: number, want: number): void => {
@@ -95,11 +95,11 @@ export function planFromStateDict(sd: StateDict, alpha = 1.0): Plan {
     for (let j = 0; j < n; j++, i++) {
       const p = `features.${i}.conv`;
       const stride = j === 0 ? s : 1;
-      const expanded = sd.has(`${p}.3.weight`); // pw, dw, pw-linear, BN; else dw, pw-linear, BN
+      const expanded = sd.has(`${p}.3.weight`); // pw, dw, pw-linear, BN; else (t = 1) dw, pw-linear, BN
       if (expanded !== (t !== 1)) throw new RangeError(`planFromStateDict: features.${i} ${expanded ? 'has' : 'lacks'} an expansion conv, the table's t is ${t}`);
       const convs = expanded
-        ? [conv(`${p}.0.0`, `${p}.0.1`, 1, true), conv(`${p}.1.0`, `${p}.1.1`, stride, true), conv(`${p}.2`, `${p}.3`, 1, false)]
-        : [conv(`${p}.0.0`, `${p}.0.1`, stride, true), conv(`${p}.1`, `${p}.2`, 1, false)];
+        ? [conv(`${p}.0.0`, `${p}.0.1`, 1, true), conv(`${p}.1.0`, `${p}.1.1`, stride, true, true), conv(`${p}.2`, `${p}.3`, 1, false)]
+        : [conv(`${p}.0.0`, `${p}.0.1`, stride, true, true), conv(`${p}.1`, `${p}.2`, 1, false)];
       const out = convs[convs.length - 1]!.cout;
       expect(`features.${i}`, out, makeDivisible(c * alpha));
       if (convs[0]!.cin !== cin) throw new RangeError(`planFromStateDict: features.${i} takes ${convs[0]!.cin} channels, the previous block gives ${cin}`);
@@ -293,19 +293,22 @@ export function buildTfjsTrainable(sd: StateDict, opts: TrainOptions = {}): Tfjs
     step(x: tf.Tensor4D, labels: tf.Tensor1D): tf.Scalar {
       const stats: BatchStats[] = [];
       try {
-        const loss = optimizer.minimize(() => {
-          const logits = forward(x, stats);
-          return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, plan.numClasses), logits) as tf.Scalar;
-        }, true, variables)!;
-        // running stats as PyTorch: (1 - m) * running + m * batch, the variance unbiased
-        tf.tidy(() => {
+        // in a tidy, for a step that throws. tfjs itself still keeps ~750 tensors then (on wasm,
+        // no Conv2DBackpropFilter): engine.gradients frees its saved-for-backward clones only
+        // after a complete backprop
+        return tf.tidy(() => {
+          const loss = optimizer.minimize(() => {
+            const logits = forward(x, stats);
+            return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, plan.numClasses), logits) as tf.Scalar;
+          }, true, variables)!;
+          // running stats as PyTorch: (1 - m) * running + m * batch, the variance unbiased
           layers.flat().forEach((l, i) => {
             const s = stats[i]!;
             l.mean.assign(tf.add(tf.mul(l.mean, 1 - momentum), tf.mul(s.mean, momentum)));
             l.variance.assign(tf.add(tf.mul(l.variance, 1 - momentum), tf.mul(s.variance, (momentum * s.count) / Math.max(1, s.count - 1))));
           });
+          return loss;
         });
-        return loss;
       } finally {
         for (const s of stats) tf.dispose([s.mean, s.variance]);
       }

@@ -7,8 +7,8 @@
 // weights and a photo served. runTfjsBench starts tfjs' wasm backend in the page: once per page,
 // so call it once per page (a later call reuses the first call's thread count).
 //
-//   node dist/bench/web/tfjs-runner.js [--iterations N] [--threads N] [--cores N] [--photo bird.png]
-//                                      [--no-webgl] [--no-train] [--no-ours] [--big-train]
+//   node dist/bench/web/tfjs-runner.js [--batch 1,32] [--iterations N] [--threads N] [--cores N] [--photo bird.png]
+//                                      [--no-webgl] [--no-train] [--no-ours] [--big-train webgl,cpu]
 // builds, serves, launches Chromium, runs and prints the result as JSON.
 
 import { build } from 'esbuild';
@@ -159,15 +159,16 @@ export async function runTfjsBench(page: Page, opts: TfjsBenchOptions = {}): Pro
       train[backend] = t;
       log(`tfjs-${backend} train step: ${t.error ? `fails: ${t.error}` : `${t.stepMs?.toFixed(0)} ms (first ${t.firstMs.toFixed(0)} ms)`}`);
     }
-    if (opts.bigTrain) {
-      train.big = {};
-      for (const backend of opts.bigTrain.backends ?? ['webgl']) {
-        const t = await call<TrainTiming>(page, url, 'timeTrain', { library, backend, alpha: 1.0, numClasses: 1000, size: 224, batch: opts.bigTrain.batch ?? 8, iterations: 0 });
-        train.big[backend] = t;
-        log(`tfjs-${backend} train step 1.0@224: ${t.error ? `fails: ${t.error}` : `${(t.firstMs / 1000).toFixed(1)} s (one step, the first)`}`);
-      }
-    }
     result.train = train;
+  }
+  if (opts.bigTrain) {
+    const big: NonNullable<NonNullable<TfjsBenchResult['train']>['big']> = {};
+    for (const backend of opts.bigTrain.backends ?? ['webgl']) {
+      const t = await call<TrainTiming>(page, url, 'timeTrain', { library, backend, alpha: 1.0, numClasses: 1000, size: 224, batch: opts.bigTrain.batch ?? 8, iterations: 0 });
+      big[backend] = t;
+      log(`tfjs-${backend} train step 1.0@224: ${t.error ? `fails: ${t.error}` : `${(t.firstMs / 1000).toFixed(1)} s (one step, the first)`}`);
+    }
+    (result.train ??= {}).big = big;
   }
   return result;
 }
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
     await page.goto(`${server.url}${TFJS_PREFIX}index.html`);
     const t0 = Date.now();
     const result = await runTfjsBench(page, {
+      batchSizes: (flag(args, '--batch') ?? '1,32').split(',').map(Number),
       iterations,
       log,
       threads: Number(flag(args, '--threads') ?? 2),
@@ -206,7 +208,7 @@ async function main(): Promise<void> {
       webgl: args.includes('--no-webgl') ? false : undefined,
       train: args.includes('--no-train') ? false : undefined,
       ours: !args.includes('--no-ours'),
-      bigTrain: args.includes('--big-train') ? { backends: ['webgl', 'cpu'] } : false,
+      bigTrain: flag(args, '--big-train') ? { backends: flag(args, '--big-train')!.split(',') as TfjsBackend[] } : false,
       parity: { weights: '/weights/mobilenet_v2_coral_imagenet.pth', photo: `/photos/${flag(args, '--photo') ?? 'bird.png'}` },
     });
     log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
