@@ -1,5 +1,6 @@
 // What the commands share: model options, building a model (from weights or not), errors.
 
+import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isPresetName, resolvePreset, type PresetName, type PresetSpec } from '../data/transforms.js';
 import type { CheckpointFamily } from '../models/load.js';
@@ -98,6 +99,12 @@ export async function buildModel(flags: ModelFlags): Promise<LoadedModel> {
     if (e instanceof WeightsError) throw badInput(e.message.replace(/pass alpha\)$/, 'pass --alpha)'));
     throw e;
   }
+}
+
+/** How output files name the weights: what the user named (a registry or hf: name), else the file's name, never a local absolute path. */
+export function weightsName(given: string, source: string): string {
+  if (given.startsWith('hf:') || !/[/\\.]/.test(given)) return given;
+  return basename(source.replace(/[/\\]+$/, ''));
 }
 
 /** Run a command body; turn every expected failure into one line and an exit code. */

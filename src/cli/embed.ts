@@ -9,7 +9,7 @@ import { nodeBackend } from '../platform/node/ort.js';
 import type { Device } from '../infer/backend.js';
 import { float32 } from '../tensor.js';
 import { writeSafetensors } from '../weights/safetensors.js';
-import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
+import { weightsName, addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { forEachImageBatch } from './images.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
 import { DEFAULT_WEIGHTS } from './predict.js';
@@ -67,6 +67,6 @@ async function embed(images: string[], flags: EmbedFlags): Promise<void> {
   if (rows.length === 0) return; // nothing is written; forEachImageBatch said why and set exit code 3
   const data = new Float32Array(rows.length * c); // (N_ok, C)
   rows.forEach((r, i) => data.set(r, i * c));
-  await writeFileAtomic(flags.out, writeSafetensors(new Map([['embeddings', float32([rows.length, c], data)]]), { weights: loaded.source ?? '', files: JSON.stringify(files) }));
+  await writeFileAtomic(flags.out, writeSafetensors(new Map([['embeddings', float32([rows.length, c], data)]]), { weights: loaded.source ? weightsName(flags.weights!, loaded.source) : '', files: JSON.stringify(files) }));
   process.stderr.write(`wrote ${flags.out} (embeddings [${rows.length}, ${c}])${failed ? ` of the ${images.length - failed} readable images` : ''}\n`);
 }

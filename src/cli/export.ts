@@ -2,8 +2,9 @@ import { Command, Option } from 'commander';
 import { inferenceOnnx } from '../infer/graph.js';
 import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
-import { resolvePreset } from '../data/transforms.js';
-import { addModelOptions, buildModel, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
+import { resolvePreset, withInputSize } from '../data/transforms.js';
+import { cardMetadata } from '../models/card.js';
+import { addModelOptions, buildModel, positiveInt, presetFlag, runCommand, weightsName, type ModelFlags } from './common.js';
 import { usage } from './errors.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
 
@@ -34,11 +35,12 @@ export function exportCommand(): Command {
       if (!flags.onnx && !flags.safetensors && !flags.pth) throw usage('nothing to export: give --onnx, --safetensors and/or --pth');
       await checkOutputFolders([flags.onnx, flags.safetensors, flags.pth]);
       const override = presetFlag(flags.preset);
-      const { model, source, preset: own, family } = await buildModel(flags);
+      const { model, source, preset: own, family, labels } = await buildModel(flags);
       const preset = override ?? own;
-      const spec = preset === undefined ? undefined : resolvePreset(preset);
+      const size = flags.inputSize ?? (preset === undefined ? 224 : resolvePreset(preset).crop);
+      const spec = preset === undefined ? undefined : withInputSize(preset, size);
       const meta: Record<string, string> = {
-        weights: source ?? `random init (seed ${flags.seed ?? 0})`,
+        weights: source ? weightsName(flags.weights!, source) : `random init (seed ${flags.seed ?? 0})`,
         alpha: String(model.alpha),
         num_classes: String(model.numClasses),
         last_channel: String(model.lastChannel),
@@ -46,13 +48,15 @@ export function exportCommand(): Command {
         tf_padding: String(model.tfPadding),
         bn_eps: String(model.bnEps),
         ...(spec ? { preprocessing: JSON.stringify({ preset: typeof preset === 'string' ? preset : 'checkpoint', ...spec }) } : {}),
+        ...(labels ? { classes: JSON.stringify(labels) } : {}),
+        input_size: String(size),
+        ...cardMetadata(model, { classes: labels, preset: spec }),
       };
       if ((flags.safetensors || flags.pth) && (model.tfPadding || model.bnEps !== 1e-5 || model.stageRepeats.join() !== '1,2,3,4,3,3,1')) {
         // the keys are torchvision's, but torchvision's mobilenet_v2 would compute it differently
         process.stderr.write(`note: this network uses${model.tfPadding ? ' TF SAME padding' : ''}${model.bnEps !== 1e-5 ? ` BatchNorm eps ${model.bnEps}` : ''}${model.stageRepeats.join() !== '1,2,3,4,3,3,1' ? ` blocks per stage [${model.stageRepeats.join(', ')}]` : ''}: torchvision's mobilenet_v2 loads these keys only with the same settings (recorded in the metadata)\n`);
       }
       if (flags.onnx) {
-        const size = flags.inputSize ?? spec?.crop ?? 224;
         await writeFileAtomic(flags.onnx, inferenceOnnx(model.eval(), { inputSize: size, foldBN: flags.foldBn, batch: flags.batch ?? 'N' }, meta));
         process.stderr.write(`wrote ${flags.onnx} (input [${flags.batch ?? 'N'}, 3, ${size}, ${size}])\n`);
       }

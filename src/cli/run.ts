@@ -3,7 +3,7 @@ import { Predictor } from '../infer/predictor.js';
 import { nodeBackend } from '../platform/node/ort.js';
 import { shapeStr } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
-import { addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
+import { weightsName, addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
 import { checkOutputFolders, readUserFile, writeFileAtomic } from './files.js';
 import type { Device } from '../infer/backend.js';
@@ -39,7 +39,7 @@ export function runTensorCommand(): Command {
       const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads, foldBN: flags.foldBn });
       try {
         const { logits } = await predictor.run(input);
-        await writeFileAtomic(flags.output, writeSafetensors(new Map([['logits', logits]]), { weights: source ?? '', input: flags.input }));
+        await writeFileAtomic(flags.output, writeSafetensors(new Map([['logits', logits]]), { weights: source ? weightsName(flags.weights!, source) : '', input: flags.input }));
         process.stderr.write(`wrote logits ${shapeStr(logits.shape)} to ${flags.output}\n`);
       } finally {
         await predictor.release();

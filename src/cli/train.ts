@@ -122,7 +122,7 @@ async function train(dir: string | undefined, f: TrainFlags): Promise<void> {
       nodeBackend,
       async (w) => {
         const c = await loadCheckpoint(w, { progress: true });
-        return { model: c.model, source: c.source };
+        return { model: c.model, source: c.source, preset: c.preset };
       },
     );
     const last = r.history.at(-1);

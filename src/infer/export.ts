@@ -2,6 +2,8 @@
 // + load_state_dict(strict=True) accept them) and .onnx (the BN-folded inference graph). The
 // class names and input size travel in the metadata (safetensors and ONNX).
 
+import type { PresetSpec } from '../data/transforms.js';
+import { cardMetadata } from '../models/card.js';
 import type { MobileNetV2 } from '../models/mobilenetv2.js';
 import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
@@ -12,8 +14,10 @@ export type ExportFormat = 'safetensors' | 'pth' | 'onnx';
 export interface ExportOptions {
   /** Class names by head index. */
   classes?: readonly string[];
-  /** ONNX input size (default 224). */
+  /** ONNX input size (default: the preset's crop, else 224). */
   inputSize?: number;
+  /** The evaluation preprocessing at the input size. */
+  preset?: PresetSpec;
   /** More metadata entries. */
   metadata?: Record<string, string>;
 }
@@ -25,6 +29,8 @@ export function exportModel(model: MobileNetV2, format: ExportFormat, opts: Expo
     last_channel: String(model.lastChannel),
     ...(opts.classes ? { classes: JSON.stringify(opts.classes) } : {}),
     ...(opts.inputSize ? { input_size: String(opts.inputSize) } : {}),
+    ...(opts.preset ? { preprocessing: JSON.stringify(opts.preset) } : {}),
+    ...cardMetadata(model, { classes: opts.classes, preset: opts.preset }),
     ...opts.metadata,
   };
   if (format === 'safetensors') return writeSafetensors(model.stateDict(), meta);
@@ -32,7 +38,7 @@ export function exportModel(model: MobileNetV2, format: ExportFormat, opts: Expo
   if (format === 'onnx') {
     const modes = [...model.namedModules()].map(([, m]) => [m, m.training] as const); // a frozen backbone stays in eval mode
     try {
-      return inferenceOnnx(model.eval(), { inputSize: opts.inputSize ?? 224 }, meta);
+      return inferenceOnnx(model.eval(), { inputSize: opts.inputSize ?? opts.preset?.crop ?? 224 }, meta);
     } finally {
       for (const [m, t] of modes) m.training = t;
     }

@@ -10,11 +10,13 @@ import type { StateDict } from '../tensor.js';
 import { WeightsError } from '../weights/errors.js';
 import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type FolderReader } from '../weights/hf.js';
 import { readWeightsBytes, type RegistryEntry } from '../weights/registry.js';
+import { looksLikeSafetensors, readSafetensors } from '../weights/safetensors.js';
+import { readCard, type ModelCard } from './card.js';
 import { guessTimmArchitecture } from '../weights/timm.js';
 import { configFromStateDict } from './config.js';
 import { hfOptions, timmOptions, type HfConfig } from './families.js';
 import { detectFamily, toOurStateDict } from './keymaps.js';
-import { MobileNetV2, type MobileNetV2Options } from './mobilenetv2.js';
+import { INVERTED_RESIDUAL_SETTING, MobileNetV2, type MobileNetV2Options } from './mobilenetv2.js';
 
 export type CheckpointFamily = 'torchvision' | 'hf' | 'timm';
 
@@ -49,9 +51,9 @@ export interface CheckpointOptions {
 
 const dropHead = (sd: StateDict): StateDict => new Map([...sd].filter(([k]) => !/^classifier\./.test(k)));
 
-function build(opts: MobileNetV2Options, head: HeadOverrides | undefined, sd: StateDict, source: string): MobileNetV2 {
+function build(opts: MobileNetV2Options, head: HeadOverrides | undefined, sd: StateDict, source: string, setting = INVERTED_RESIDUAL_SETTING): MobileNetV2 {
   const includeTop = head?.includeTop ?? opts.includeTop ?? true;
-  const model = new MobileNetV2({ ...opts, ...head, includeTop, pooling: includeTop ? undefined : (head?.pooling ?? (head ? undefined : opts.pooling)) });
+  const model = new MobileNetV2({ ...opts, ...head, includeTop, pooling: includeTop ? undefined : (head?.pooling ?? (head ? undefined : opts.pooling)) }, setting);
   try {
     model.loadStateDict(includeTop ? sd : dropHead(sd), true);
   } catch (e) {
@@ -108,7 +110,22 @@ function fromTimm(
 export async function checkpointFrom(source: WeightsSource, opts: CheckpointOptions = {}): Promise<LoadedCheckpoint> {
   if (source.kind === 'folder') return fromFolder(source.folder, opts);
   const { name: file, bytes, entry } = source;
-  const stateDict = readWeightsBytes(bytes, file);
+  let stateDict: StateDict;
+  let card: ModelCard | undefined;
+  if (looksLikeSafetensors(bytes)) {
+    const { tensors, metadata } = readSafetensors(bytes, file);
+    card = readCard(metadata, file);
+    stateDict = tensors;
+    if (metadata['checkpoint'] !== undefined && [...tensors.keys()].some((k) => k.startsWith('model.'))) {
+      // a training checkpoint (train/checkpoint.ts): the model's tensors are model.<key>
+      stateDict = new Map([...tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice(6), t]));
+      if (!card) {
+        const classes = (JSON.parse(metadata['checkpoint']) as { classes?: unknown }).classes;
+        if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) card = { config: {}, classes };
+      }
+    }
+  } else stateDict = readWeightsBytes(bytes, file);
+  if (card && Object.keys(card.config).length > 0) return fromCard(card, stateDict, file, opts, entry);
   const family = detectFamily(stateDict);
   if (family === 'timm') return fromTimm(stateDict, undefined, file, opts);
   if (family === 'hf') throw new WeightsError(`${file}: a transformers MobileNetV2 state dict: pass its folder (with config.json) instead of the file`);
@@ -122,5 +139,22 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
     throw new WeightsError(`${(e as Error).message}${hint}`);
   }
   const n = model.numClasses;
-  return { model, family: 'torchvision', source: file, entry, labels: includeTop ? defaultLabels(n) : undefined, preset: entry?.preset, background: false };
+  const labels = card?.classes?.length === n ? card.classes : defaultLabels(n);
+  return { model, family: 'torchvision', source: file, entry, labels: includeTop ? labels : undefined, preset: card?.preset ?? entry?.preset, background: false };
+}
+
+/** A file of ours with its card: the architecture, class names and preprocessing it was saved with. */
+function fromCard(card: ModelCard, sd: StateDict, file: string, opts: CheckpointOptions, entry?: RegistryEntry): LoadedCheckpoint {
+  const { setting, ...config } = card.config;
+  const g = opts.given ?? {};
+  if (g.numClasses !== undefined && config.numClasses !== undefined && g.numClasses !== config.numClasses) throw new WeightsError(`${file}: the model has ${config.numClasses} classes, not ${g.numClasses}`);
+  if (g.alpha !== undefined && Math.abs(g.alpha - (config.alpha ?? 1)) > 1e-9) throw new WeightsError(`${file}: the model's alpha is ${config.alpha ?? 1}, not ${g.alpha}`);
+  const includeTop = opts.head?.includeTop ?? config.includeTop ?? true;
+  let model: MobileNetV2;
+  try {
+    model = build(config, opts.head, sd, file, setting);
+  } catch (e) {
+    throw e instanceof WeightsError ? e : new WeightsError(`${file}: its "mobilenetv2" metadata describes no MobileNetV2 (${(e as Error).message})`);
+  }
+  return { model, family: 'torchvision', source: file, entry, labels: includeTop ? (card.classes ?? defaultLabels(model.numClasses)) : undefined, preset: card.preset, background: false };
 }

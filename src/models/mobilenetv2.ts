@@ -271,6 +271,12 @@ export class MobileNetV2 extends Module {
    * A new head for `numClasses` (fine-tuning on other classes): Linear(lastChannel, numClasses)
    * initialised as the seed does, N(0, 0.01) and zero bias; the backbone is kept.
    */
+  /** The options that build this architecture again (the head at its current size; no init seed). */
+  config(): MobileNetV2Options & { setting?: (readonly [number, number, number, number])[] } {
+    const { seed: _s, ...o } = this.opts;
+    return { ...o, numClasses: this.numClasses, ...(this.setting === INVERTED_RESIDUAL_SETTING ? {} : { setting: this.setting.map((r) => [...r] as const) }) };
+  }
+
   /** An independent copy: the same architecture, weights, buffers and train/eval modes. */
   clone(): MobileNetV2 {
     const m = new MobileNetV2({ ...this.opts, numClasses: this.numClasses }, this.setting);

@@ -27,11 +27,12 @@ export class CheckpointError extends Error {
   readonly code = 'E_FILE';
 }
 
-export function encodeTrainingCheckpoint(model: StateDict, optim: Map<string, Tensor>, state: CheckpointState): Uint8Array {
+/** `metadata`: more entries, e.g. the model's card (models/card.ts), so the checkpoint loads as a model. */
+export function encodeTrainingCheckpoint(model: StateDict, optim: Map<string, Tensor>, state: CheckpointState, metadata: Record<string, string> = {}): Uint8Array {
   const sd: StateDict = new Map();
   for (const [k, t] of model) sd.set(`model.${k}`, t);
   for (const [k, t] of optim) sd.set(`optim.${k}`, t);
-  return writeSafetensors(sd, { checkpoint: JSON.stringify(state) });
+  return writeSafetensors(sd, { ...metadata, checkpoint: JSON.stringify(state) });
 }
 
 export function decodeTrainingCheckpoint(bytes: Uint8Array, file: string): { model: StateDict; optim: Map<string, Tensor>; state: CheckpointState } {

@@ -13,6 +13,8 @@ import { configFromStateDict } from '../models/config.js';
 import { MobileNetV2, type LastChannelRule } from '../models/mobilenetv2.js';
 import type { Backend, Device } from '../infer/backend.js';
 import type { CurvePoint } from '../plot/plot.js';
+import { resolvePreset, withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
+import { cardMetadata } from '../models/card.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { CHECKPOINT_VERSION, decodeTrainingCheckpoint, encodeTrainingCheckpoint, type CheckpointState } from './checkpoint.js';
 import { evaluate } from './evaluate.js';
@@ -91,6 +93,12 @@ export interface FitLoopOptions {
   weightDecay?: number;
   /** The model to start from (weights loaded by the caller); its head is replaced when the class count differs. */
   from?: { model: MobileNetV2; source: string };
+  /**
+   * The preprocessing the model expects (the checkpoint's, e.g. [-1, 1] for TF-family weights):
+   * its normalization and interpolation are the training augmentation's, and it is recorded, at
+   * the input size, in the weights written. Default torchvision-v1 (ImageNet mean/std).
+   */
+  preset?: PresetName | PresetSpec;
   freeze?: 'backbone';
   alpha?: number;
   inputSize: number;
@@ -183,7 +191,10 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
     ...(o.optimizer === 'rmsprop' ? { tf: true, alpha: 0.9, eps: 1.0 } : {}),
   };
   const trainer = new Trainer(model, backend, { optimizer: spec, numClasses, inputSize: o.inputSize, labelSmoothing: o.labelSmoothing, device: o.device, threads: o.threads });
-  const loader = new DataLoader(train, { batchSize: o.batchSize, shuffle: true, seed: o.seed, decode: o.decode, concurrency: o.concurrency, transform: trainTransform({ size: o.inputSize, scale: [o.minScale ?? 0.08, 1] }) });
+  const preset = withInputSize(resolvePreset(o.preset ?? 'torchvision-v1'), o.inputSize); // eval geometry at the input size
+  const { mean, std, interpolation } = preset;
+  const loader = new DataLoader(train, { batchSize: o.batchSize, shuffle: true, seed: o.seed, decode: o.decode, concurrency: o.concurrency, transform: trainTransform({ size: o.inputSize, scale: [o.minScale ?? 0.08, 1], mean, std, interpolation }) });
+  const card = () => cardMetadata(model, { classes, preset });
   const perEpoch = loader.numBatches();
   const totalSteps = perEpoch * o.epochs;
   const sched = { name: o.schedule, lr: o.lr, totalSteps, warmupSteps: Math.round((o.warmupEpochs ?? 0) * perEpoch) };
@@ -202,7 +213,7 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
         throw new DivergedError(`${k} became non-finite by step ${trainer.step} (epoch ${state.epoch + 1}); stopped, the last good checkpoint is ${ckptPath}: lower --lr and --resume`);
       }
     }
-    await store.write(CHECKPOINT, encodeTrainingCheckpoint(sd, trainer.optState, state));
+    await store.write(CHECKPOINT, encodeTrainingCheckpoint(sd, trainer.optState, state, card()));
   };
 
   try {
@@ -249,7 +260,7 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
       const row: Record<string, number> = { epoch: epoch + 1, step: trainer.step, lr: learningRate(Math.max(0, trainer.step - 1), sched), train_loss: lossSum / Math.max(1, seen), train_acc: correct / Math.max(1, seen), images_per_s: seen / seconds, seconds, skipped };
       let confusion: number[][] | undefined;
       if (val) {
-        const r = await evaluate(model, val, numClasses, backend, { inputSize: o.inputSize, device: o.device, threads: o.threads, decode: o.decode, concurrency: o.concurrency });
+        const r = await evaluate(model, val, numClasses, backend, { inputSize: o.inputSize, preset, device: o.device, threads: o.threads, decode: o.decode, concurrency: o.concurrency });
         trainMode();
         row['val_loss'] = r.loss;
         row['val_acc'] = r.top1;
@@ -262,7 +273,7 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
       state.batch = 0;
       await store.append('metrics.jsonl', JSON.stringify(row) + '\n');
       await save();
-      await store.write('model.safetensors', writeSafetensors(model.stateDict(), { classes: JSON.stringify(classes), epoch: String(epoch + 1) }));
+      await store.write('model.safetensors', writeSafetensors(model.stateDict(), { ...card(), classes: JSON.stringify(classes), epoch: String(epoch + 1) }));
       if (o.figures) {
         const points: CurvePoint[] = state.history.map((h) => ({ epoch: h['epoch']!, trainLoss: h['train_loss'], valLoss: h['val_loss'], trainAcc: h['train_acc'], valAcc: h['val_acc'], lr: h['lr'] }));
         await store.write('curves.png', await o.figures.curves(points, { title: `training ${o.dataName ?? ''}`.trimEnd() }));

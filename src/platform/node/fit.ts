@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import type { Dataset } from '../../data/dataset.js';
 import type { SampleDecoder } from '../../data/loader.js';
+import type { PresetName, PresetSpec } from '../../data/transforms.js';
 import type { Backend, Device } from '../../infer/backend.js';
 import type { LastChannelRule, MobileNetV2 } from '../../models/mobilenetv2.js';
 import { fitLoop, type FitResult as LoopResult } from '../../train/fit.js';
@@ -60,7 +61,7 @@ export const decodeSample: SampleDecoder = (s) => decodeRgb((s.image as ImageInp
 /** Images decoded at once in Node: sharp decodes on libuv's threads. */
 export const DECODE_CONCURRENCY = Math.min(8, 2 * availableParallelism());
 
-export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: string) => Promise<{ model: MobileNetV2; source: string }>): Promise<FitResult> {
+export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: string) => Promise<{ model: MobileNetV2; source: string; preset?: PresetName | PresetSpec }>): Promise<FitResult> {
   const all = new ImageFolder(o.data);
   let train: Dataset = all;
   let val: Dataset | undefined;
@@ -72,7 +73,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
     train = s.train;
     val = s.val;
   }
-  let from: { model: MobileNetV2; source: string } | undefined;
+  let from: { model: MobileNetV2; source: string; preset?: PresetName | PresetSpec } | undefined;
   if (o.weights) {
     if (!loadModel) throw new Error('fit: weights given but no way to load them');
     from = await loadModel(o.weights);
@@ -100,6 +101,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
         train,
         val,
         from,
+        preset: from?.preset,
         decode: decodeSample,
         concurrency: DECODE_CONCURRENCY,
         store: new FolderStore(o.out),

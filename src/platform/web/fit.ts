@@ -123,6 +123,7 @@ export async function fit(o: WebFitOptions): Promise<WebFitResult> {
       weightDecay: o.weightDecay ?? ((o.optimizer ?? 'adamw') === 'adamw' ? 0.01 : 4e-5),
       labelSmoothing: o.labelSmoothing,
       from: network ? { model: network, source: start?.source ?? 'the given model' } : undefined,
+      preset,
       freeze: o.freeze,
       alpha: o.alpha,
       lastChannel: o.lastChannel,
@@ -152,6 +153,6 @@ export async function fit(o: WebFitOptions): Promise<WebFitResult> {
         imageKinds: WEB_IMAGE_KINDS,
         loadImages: loadWebBatch,
       }),
-    save: (format) => exportModel(r.model, format, { classes, inputSize, metadata: { preprocessing: JSON.stringify({ preset: typeof preset === 'string' ? preset : 'checkpoint', ...evalPreset }) } }),
+    save: (format) => exportModel(r.model, format, { classes, inputSize, preset: evalPreset }),
   };
 }
