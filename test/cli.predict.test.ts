@@ -3,7 +3,7 @@
 // (exit 3), and answers in input order whatever the batch size.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imagenetClasses } from '../src/data/labels.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
@@ -112,4 +112,28 @@ test('BAD CALL - predict with a single bad image is exit 3 and exactly one line 
   const r = cli(['predict', 'bad.jpg', '--weights', 'w.pth'], cwd);
   assertOneLine(r, 3, 'bad.jpg');
   assert.equal(r.stdout, '');
+});
+
+test('predict <folder> walks it (recursively, image files only, sorted) and --files-from adds listed paths, from a file or stdin; answers stream in input order', () => {
+  const dir = join(freshDir(), 'photos');
+  mkdirSync(join(dir, 'b', 'deep'), { recursive: true });
+  mkdirSync(join(dir, 'a'));
+  for (const p of ['z.jpg', 'a/y.JPG', 'b/x.jpg', 'b/deep/w.jpg']) copyFileSync(join(cwd, 'face.jpg'), join(dir, p));
+  writeFileSync(join(dir, 'notes.txt'), 'not an image');
+  const r = cli(['predict', dir, '--weights', join(cwd, 'w.pth'), '--json', '--topk', '1', '--batch-size', '2'], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  const order = jsonLines(r.stdout).map((a) => a.file.slice(dir.length + 1));
+  assert.deepEqual(order, ['z.jpg', 'a/y.JPG', 'b/x.jpg', 'b/deep/w.jpg']); // torchvision's walk: a folder's own files, then its subfolders
+  writeFileSync(join(cwd, 'list.txt'), `face.jpg\n\n${join(dir, 'b', 'x.jpg')}\n`);
+  const listed = cli(['predict', 'face.jpg', '--files-from', 'list.txt', '--weights', 'w.pth', '--json', '--topk', '1'], cwd);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(jsonLines(listed.stdout).map((a) => a.file), ['face.jpg', 'face.jpg', join(dir, 'b', 'x.jpg')]);
+  const piped = cli(['predict', '--files-from', '-', '--weights', 'w.pth', '--json', '--topk', '1'], cwd, 60_000, { input: 'face.jpg\nface.jpg\n' });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.equal(jsonLines(piped.stdout).length, 2);
+  const none = cli(['predict', '--weights', 'w.pth'], cwd);
+  assertOneLine(none, 2, 'no images');
+  const empty = join(freshDir(), 'empty');
+  mkdirSync(empty);
+  assertOneLine(cli(['predict', empty, '--weights', 'w.pth'], cwd), 3, empty, 'no images');
 });

@@ -10,7 +10,7 @@ import type { Device } from '../infer/backend.js';
 import { float32 } from '../tensor.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { weightsName, addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
-import { forEachImageBatch } from './images.js';
+import { forEachImageBatch, imageList } from './images.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
 import { DEFAULT_WEIGHTS } from './predict.js';
 
@@ -20,19 +20,21 @@ interface EmbedFlags extends ModelFlags {
   batchSize: number;
   threads?: number;
   preset?: string;
+  filesFrom?: string;
 }
 
 export function embedCommand(): Command {
   const cmd = new Command('embed')
     .description('write each image\'s pooled feature vector (length = last channel) to a safetensors file: tensor "embeddings" (N x C), metadata "files" (JSON list, row order)')
-    .argument('<images...>', 'image files')
+    .argument('[images...]', 'image files or folders (searched recursively)')
+    .option('--files-from <list>', 'also the paths listed in this file, one per line (- for stdin)')
     .requiredOption('--out <file>', 'safetensors file to write')
     .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file', DEFAULT_WEIGHTS)
     .option('--preset <name>', "preprocessing: torchvision-v1, torchvision-v2, hf, tf, timm (default: the weights')")
     .addOption(new Option('--device <device>', 'where ONNX Runtime runs the network').argParser(deviceFlag).default('cpu'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
     .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', positiveInt('--threads'));
-  addModelOptions(cmd).action((images: string[], flags: EmbedFlags) => runCommand(() => embed(images, flags)));
+  addModelOptions(cmd).action((images: string[], flags: EmbedFlags) => runCommand(async () => embed(await imageList(images, flags.filesFrom), flags)));
   return cmd;
 }
 

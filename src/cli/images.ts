@@ -1,10 +1,53 @@
 // What predict and embed share: images in batches, the next batch decoded while the network runs
 // on this one, each unreadable image one line on stderr, and the exit code the contract gives.
 
+import { readFile, stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
+import { imagesUnder, IMAGE_EXTENSIONS } from '../platform/node/folder.js';
 import { loadBatch, type BatchResult } from '../platform/node/image.js';
 import type { PresetName, PresetSpec } from '../data/transforms.js';
-import { EXIT } from './errors.js';
+import { badInput, EXIT, usage } from './errors.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The images the command line names: files as given, folders expanded (recursively, the image
+ * extensions, sorted as torchvision walks them), and the lines of --files-from (a file, or - for
+ * stdin; blank lines skipped), in that order.
+ */
+export async function imageList(args: readonly string[], filesFrom?: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args) {
+    let isDir = false;
+    try {
+      isDir = (await stat(a)).isDirectory();
+    } catch {
+      // not there: the decoder names it as "no such file", with the others still answered
+    }
+    if (!isDir) {
+      out.push(a);
+      continue;
+    }
+    const found = imagesUnder(a);
+    if (found.length === 0) throw badInput(`${a}: a folder with no images (${IMAGE_EXTENSIONS.join(' ')})`);
+    out.push(...found);
+  }
+  if (filesFrom !== undefined) {
+    let text: string;
+    try {
+      text = filesFrom === '-' ? await readStdin() : await readFile(filesFrom, 'utf8');
+    } catch (e) {
+      throw badInput(`${filesFrom}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    out.push(...text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0));
+  }
+  if (out.length === 0) throw usage(filesFrom !== undefined ? `${filesFrom === '-' ? 'stdin' : filesFrom}: no image paths in it` : 'no images: give image files, folders or --files-from <list|->');
+  return out;
+}
 
 /**
  * Calls `onBatch` for each batch that has readable images, with the files of its tensor's rows.

@@ -4,7 +4,7 @@ import { withInputSize } from '../data/transforms.js';
 import { Predictor, topk } from '../infer/predictor.js';
 import { nodeBackend } from '../platform/node/ort.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
-import { forEachImageBatch } from './images.js';
+import { forEachImageBatch, imageList } from './images.js';
 import type { Device } from '../infer/backend.js';
 
 interface PredictFlags extends ModelFlags {
@@ -14,6 +14,7 @@ interface PredictFlags extends ModelFlags {
   batchSize: number;
   threads?: number;
   preset?: string;
+  filesFrom?: string;
 }
 
 export const DEFAULT_WEIGHTS = 'IMAGENET1K_V2';
@@ -21,7 +22,8 @@ export const DEFAULT_WEIGHTS = 'IMAGENET1K_V2';
 export function predictCommand(): Command {
   const cmd = new Command('predict')
     .description('classify images (jpg, png, webp, gif, tiff...) and print the top-k classes')
-    .argument('<images...>', 'image files')
+    .argument('[images...]', 'image files or folders (searched recursively)')
+    .option('--files-from <list>', 'also the paths listed in this file, one per line (- for stdin)')
     .option('--weights <name|file>', `registry name (IMAGENET1K_V1, IMAGENET1K_V2), hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file`, DEFAULT_WEIGHTS)
     .option('--topk <k>', 'how many classes to show', positiveInt('--topk'), 5)
     .option('--json', 'one JSON object per image on stdout')
@@ -29,7 +31,7 @@ export function predictCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
     .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', positiveInt('--threads'))
     .option('--preset <name>', 'preprocessing: torchvision-v1, torchvision-v2, hf, tf, timm (default: the weights\')');
-  addModelOptions(cmd).action((images: string[], flags: PredictFlags) => runCommand(() => predict(images, flags)));
+  addModelOptions(cmd).action((images: string[], flags: PredictFlags) => runCommand(async () => predict(await imageList(images, flags.filesFrom), flags)));
   return cmd;
 }
 

@@ -26,6 +26,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   /** Arguments for node itself, before the script. */
   nodeArgs?: string[];
+  /** What the child reads on stdin. */
+  input?: string;
 }
 
 /** `mobilenetv2 ...args` in `cwd`. */
@@ -36,7 +38,7 @@ export function cli(args: string[], cwd: string, timeoutMs = 60_000, opts: CliOp
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const r = spawnSync(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20, input: opts.input });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -30,7 +30,7 @@ function listDir(dir: string): Dirent[] {
  * The images under a class folder in torchvision's order: `sorted(os.walk(dir, followlinks=True))`
  * (directories by full path, in string order), then the file names sorted within each directory.
  */
-function walkImages(classDir: string, accept: (name: string) => boolean): string[] {
+export function walkImages(classDir: string, accept: (name: string) => boolean): string[] {
   const dirs: string[] = [];
   const seen = new Set<string>();
   const visit = (d: string): void => {
@@ -68,7 +68,7 @@ function walkImages(classDir: string, accept: (name: string) => boolean): string
   return files;
 }
 
-function normalizeExtensions(exts: readonly string[]): string[] {
+export function normalizeExtensions(exts: readonly string[]): string[] {
   if (!Array.isArray(exts) || exts.length === 0) throw new RangeError(`extensions must be a non-empty array, got ${JSON.stringify(exts)}`);
   return exts.map((e) => {
     if (typeof e !== 'string' || e.length === 0) throw new RangeError(`extensions must be non-empty strings, got ${JSON.stringify(e)}`);
@@ -121,4 +121,16 @@ function scan(root: string, exts: readonly string[]): { classes: string[]; sampl
     for (const path of files) samples.push({ path, label });
   });
   return { classes, samples };
+}
+
+/** What predict / embed read in a folder: every file sharp (or our BMP reader) can decode. */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp'] as const;
+
+/** The images below `dir` (recursive, links followed once), in torchvision's walk order. */
+export function imagesUnder(dir: string, extensions: readonly string[] = IMAGE_EXTENSIONS): string[] {
+  const exts = normalizeExtensions(extensions);
+  return walkImages(dir, (name) => {
+    const lower = name.toLowerCase();
+    return exts.some((x) => lower.endsWith(x));
+  });
 }
