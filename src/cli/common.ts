@@ -95,8 +95,7 @@ export async function buildModel(flags: ModelFlags): Promise<LoadedModel> {
     }
     return c;
   } catch (e) {
-    if (e instanceof WeightsError && /state dict does not fit/.test(e.message) && flags.alpha === undefined && !/pass alpha/.test(e.message)) throw badInput(`${e.message} (is it a MobileNetV2 of another width? pass --alpha)`);
-    if (e instanceof WeightsError) throw badInput(e.message.replace(/pass alpha\)$/, 'pass --alpha)'));
+    if (e instanceof WeightsError) throw badInput(e.message.replace(/pass alpha\)$/, 'pass --alpha)').replace(/give that class count, or/, 'leave out --num-classes, or'));
     throw e;
   }
 }

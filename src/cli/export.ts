@@ -36,6 +36,7 @@ export function exportCommand(): Command {
       await checkOutputFolders([flags.onnx, flags.safetensors, flags.pth]);
       const override = presetFlag(flags.preset);
       const { model, source, preset: own, family, labels } = await buildModel(flags);
+      if (!flags.weights) process.stderr.write(`warning: no --weights: exporting the random init (seed ${flags.seed ?? 0}), which classifies nothing\n`);
       const preset = override ?? own;
       const size = flags.inputSize ?? (preset === undefined ? 224 : resolvePreset(preset).crop);
       const spec = preset === undefined ? undefined : withInputSize(preset, size);

@@ -29,6 +29,7 @@ interface TrainFlags extends ModelFlags {
   freeze?: 'backbone';
   out?: string;
   resume?: boolean;
+  overwrite?: boolean;
   device: Device;
   threads?: number;
   seed: number;
@@ -65,6 +66,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--freeze <part>', 'train only the classifier; the backbone keeps its weights and BN statistics').choices(['backbone']))
     .option('--out <dir>', 'run folder: checkpoint, model.safetensors, metrics.jsonl, curves.png, confusion.png (default runs/<date>)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--overwrite', 'start over in an --out that holds a run (its files are replaced)')
     .addOption(new Option('--device <device>', 'where ONNX Runtime trains').argParser(deviceFlag).default('cpu'))
     .option('--threads <n>', 'CPU threads for ONNX Runtime', positiveInt('--threads'))
     .option('--seed <n>', 'seed of init, shuffling, augmentation, dropout and split', positiveInt('--seed', 0), 0)
@@ -114,6 +116,7 @@ async function train(dir: string | undefined, f: TrainFlags): Promise<void> {
         minScale: f.minScale ?? demo?.minScale,
         out,
         resume: f.resume,
+        overwrite: f.overwrite,
         device: f.device,
         threads: f.threads,
         seed: f.seed,

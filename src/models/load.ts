@@ -135,8 +135,13 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
   try {
     model = build(cfg, opts.head, stateDict, file);
   } catch (e) {
-    const hint = opts.given?.alpha === undefined && cfg.alpha === undefined ? ' (is it a MobileNetV2 of another width? pass alpha)' : '';
-    throw new WeightsError(`${(e as Error).message}${hint}`);
+    const msg = (e as Error).message;
+    // a head of another size is not another width
+    const sizes = [...msg.matchAll(/size mismatch for (\S+):/g)].map((m) => m[1]!);
+    const headOnly = sizes.length > 0 && sizes.every((k) => k.startsWith('classifier.')) && !/missing|unexpected/.test(msg);
+    const n = stateDict.get('classifier.1.weight')?.shape[0];
+    const hint = headOnly ? ` (the checkpoint has ${n} classes: give that class count, or fine-tune it to yours with train --weights)` : opts.given?.alpha === undefined && cfg.alpha === undefined ? ' (is it a MobileNetV2 of another width? pass alpha)' : '';
+    throw new WeightsError(`${msg}${hint}`);
   }
   const n = model.numClasses;
   const labels = card?.classes?.length === n ? card.classes : defaultLabels(n);

@@ -1,7 +1,9 @@
 // fit() in Node: folders of images (torchvision's ImageFolder layout) decoded by sharp, the run's
 // files in a folder, a progress bar on stderr; the loop itself is train/fit.ts.
 
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import type { Dataset } from '../../data/dataset.js';
@@ -12,7 +14,7 @@ import type { LastChannelRule, MobileNetV2 } from '../../models/mobilenetv2.js';
 import { fitLoop, type FitResult as LoopResult } from '../../train/fit.js';
 import type { OptimizerName } from '../../train/optim.js';
 import type { ScheduleName } from '../../train/schedule.js';
-import { FolderStore } from './files.js';
+import { FileError, FolderStore } from './files.js';
 import { ImageFolder } from './folder.js';
 import { decodeRgb, type ImageInput } from './image.js';
 import { drawConfusionMatrix, drawCurves } from './plot.js';
@@ -40,6 +42,8 @@ export interface FitOptions {
   minScale?: number;
   out: string;
   resume?: boolean;
+  /** Start over in an --out that already holds a run (its run files are replaced). Default: refuse. */
+  overwrite?: boolean;
   device?: Device;
   threads?: number;
   seed: number;
@@ -50,6 +54,9 @@ export interface FitOptions {
   /** Where log lines go (default stderr). */
   log?: (line: string) => void;
 }
+
+/** The files a run writes into its folder. */
+export const RUN_FILES = ['checkpoint.safetensors', 'model.safetensors', 'metrics.jsonl', 'train.log', 'classes.json', 'curves.png', 'confusion.png'] as const;
 
 export interface FitResult extends LoopResult {
   outDir: string;
@@ -78,6 +85,16 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
     if (!loadModel) throw new Error('fit: weights given but no way to load them');
     from = await loadModel(o.weights);
   }
+  const write = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  // what is almost surely a mistake: said, not refused
+  if (all.classes.length === 1) write(`warning: ${o.data} has one class folder (${all.classes[0]}): there is nothing to tell apart`);
+  if (o.freeze === 'backbone' && !o.weights) write('warning: --freeze backbone without --weights: the head learns on a random, frozen backbone');
+  // a run folder holds one run: another one is refused unless resumed or overwritten
+  const held = RUN_FILES.filter((f) => existsSync(join(o.out, f)));
+  if (o.resume && o.overwrite) throw new FileError(`${o.out}: give either resume or overwrite, not both`);
+  if (!o.resume && held.length && !o.overwrite) throw new FileError(`${o.out}: already holds a training run (${held.join(', ')}): pass --resume to continue it, or --overwrite to start over`);
+  const created = !existsSync(o.out);
+  if (o.overwrite) for (const f of held) await rm(join(o.out, f), { force: true });
   await mkdir(o.out, { recursive: true });
 
   const bar =
@@ -88,7 +105,6 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
         )
       : undefined;
   let barEpoch = 0;
-  const write = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const log = (line: string): void => {
     if (barEpoch) bar?.stop(); // a log line goes above the bar, which restarts at the next step
     barEpoch = 0;
@@ -121,6 +137,10 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
       backend,
     );
     return { ...r, outDir: o.out };
+  } catch (e) {
+    // a run that failed before its first checkpoint leaves no run folder behind
+    if (created && !existsSync(join(o.out, 'checkpoint.safetensors'))) await rm(o.out, { recursive: true, force: true });
+    throw e;
   } finally {
     bar?.stop();
   }
