@@ -121,9 +121,19 @@ test('BAD DOWNLOAD - server error, missing file and truncated body leave nothing
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((r) => closed.close(() => r()));
   await assert.rejects(downloadToCache(`http://127.0.0.1:${port}/x.pth`, { cacheDir, progress: false }), (e: Error) => {
-    assert.match(e.message, /^http:\/\/127\.0\.0\.1:\d+\/x\.pth: download failed \(.+\)$/);
+    assert.match(e.message, /^http:\/\/127\.0\.0\.1:\d+\/x\.pth: download failed \(.+\): offline\? fetch the file elsewhere and give its path as the weights, or put it in .+ as x\.pth$/);
     return true;
   });
+});
+
+test('a cached file whose hash does not match: said (with where the cache is), then downloaded again', async () => {
+  const cacheDir = freshDir();
+  writeFileSync(join(cacheDir, 'bad-hash.pth'), 'stale bytes');
+  const notes: string[] = [];
+  const path = await downloadToCache(`${base}/models/bad-hash.pth`, { sha256: sha, cacheDir, progress: false, note: (m) => notes.push(m) });
+  assert.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), sha);
+  assert.equal(notes.length, 1);
+  assert.match(notes[0]!, new RegExp(`bad-hash\\.pth: the cached file's SHA-256 \\([0-9a-f]{16}\\.\\.\\.\\) does not match ${sha}; downloading it again \\(the cache is ${cacheDir.replace(/[/\\]/g, '.')}`));
 });
 
 test('BAD CALL - a malformed hash is a RangeError', async () => {

@@ -21,6 +21,8 @@ export interface DownloadOptions {
   onProgress?: (received: number, total: number | undefined) => void;
   /** Show a progress bar on stderr; default: only when stderr is a TTY. */
   progress?: boolean;
+  /** Where notes go (a stale cached copy being fetched again); default: stderr when `progress` is on. */
+  note?: (message: string) => void;
 }
 
 /** `$MOBILENETV2_CACHE`, else `$XDG_CACHE_HOME/mobilenetv2`, else `~/.cache/mobilenetv2`. */
@@ -67,8 +69,11 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
   const name = opts.fileName ?? basename(parsed.pathname);
   if (!name || name === '/' || name.includes('..')) throw new RangeError(`downloadToCache: cannot name a cache file after "${url}"; pass fileName`);
   const dest = join(dir, name);
+  const note = opts.note ?? ((m: string) => (opts.progress ?? process.stderr.isTTY === true) && process.stderr.write(`note: ${m}\n`));
   if (existsSync(dest)) {
-    if (expected === undefined || (await sha256File(dest)).startsWith(expected)) return dest;
+    const actual = expected === undefined ? undefined : await sha256File(dest);
+    if (actual === undefined || actual.startsWith(expected!)) return dest;
+    note(`${dest}: the cached file's SHA-256 (${actual.slice(0, 16)}...) does not match ${expected}${expected!.length < 64 ? '...' : ''}; downloading it again (the cache is ${dir}: $MOBILENETV2_CACHE moves it)`);
   }
   await mkdir(dir, { recursive: true });
 
@@ -77,7 +82,8 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
     res = await fetch(url);
   } catch (e) {
     const cause = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
-    throw new WeightsError(`${url}: download failed (${cause})`, 'E_DOWNLOAD');
+    const offline = /ENOTFOUND|EAI_AGAIN|ENETUNREACH|ECONNREFUSED|ETIMEDOUT|getaddrinfo/.test(cause);
+    throw new WeightsError(`${url}: download failed (${cause})${offline ? `: offline? fetch the file elsewhere and give its path as the weights, or put it in ${dir} as ${name}` : ''}`, 'E_DOWNLOAD');
   }
   if (!res.ok || res.body === null) {
     throw new WeightsError(`${url}: download failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), 'E_DOWNLOAD');
