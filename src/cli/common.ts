@@ -10,6 +10,7 @@ import { DeviceUnavailableError, type Device } from '../infer/backend.js';
 import { WeightsError } from '../weights/errors.js';
 import type { RegistryEntry } from '../weights/registry.js';
 import { badInput, CliError, EXIT, usage } from './errors.js';
+import { interruptedBy, signalExitCode } from './signals.js';
 
 export interface ModelFlags {
   alpha?: number;
@@ -112,6 +113,13 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
     await body();
   } catch (e) {
     const err = e as Error & { code?: string };
+    const signal = interruptedBy();
+    if (signal) {
+      // stopped by Ctrl-C / SIGTERM at a safe point: what was done is complete
+      process.stderr.write(`mobilenetv2: interrupted by ${signal}${err.code === 'E_INTERRUPTED' ? `: ${err.message}` : ''}\n`);
+      process.exitCode = signalExitCode(signal);
+      return;
+    }
     let exitCode: number = EXIT.INTERNAL;
     if (e instanceof CliError) exitCode = e.exitCode;
     else if (e instanceof DeviceUnavailableError) exitCode = EXIT.DEVICE;

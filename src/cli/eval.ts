@@ -10,6 +10,7 @@ import { drawConfusionMatrix } from '../platform/node/plot.js';
 import { writeFileAtomic } from '../platform/node/files.js';
 import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
+import { abortSignal } from './signals.js';
 import { resolvePreset } from '../data/transforms.js';
 import type { Device } from '../infer/backend.js';
 
@@ -79,6 +80,7 @@ async function run(dir: string, f: EvalFlags): Promise<void> {
     decode: decodeSample,
     concurrency: DECODE_CONCURRENCY,
     onBatch: (done) => bar?.update(done),
+    signal: abortSignal,
   });
   bar?.stop();
   for (const s of r.skipped) process.stderr.write(`mobilenetv2: skipped ${s.message}\n`);

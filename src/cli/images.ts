@@ -7,6 +7,7 @@ import { imagesUnder, IMAGE_EXTENSIONS } from '../platform/node/folder.js';
 import { loadBatch, type BatchResult } from '../platform/node/image.js';
 import type { PresetName, PresetSpec } from '../data/transforms.js';
 import { badInput, EXIT, usage } from './errors.js';
+import { abortSignal } from './signals.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -83,6 +84,8 @@ export async function forEachImageBatch(
       if (batch.ok.length > 0) await onBatch(batch, batch.ok.map((j) => batches[b]![j]!));
       done += batches[b]!.length;
       bar?.update(done, { rate: (done / ((performance.now() - t0) / 1000)).toFixed(1) });
+      abortSignal.throwIfAborted(); // Ctrl-C: the answers so far are out, whole
+
     }
   } finally {
     bar?.stop();

@@ -3,6 +3,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { EXIT } from './errors.js';
+import { installSignalHandlers } from './signals.js';
 import { summaryCommand } from './summary.js';
 import { predictCommand } from './predict.js';
 import { runTensorCommand } from './run.js';
@@ -24,6 +25,7 @@ export function program(): Command {
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  installSignalHandlers();
   try {
     await program().parseAsync(argv);
   } catch (e) {

@@ -11,6 +11,7 @@ import type { OptimizerName } from '../train/optim.js';
 import type { ScheduleName } from '../train/schedule.js';
 import { addModelOptions, deviceFlag, positiveInt, positiveNumber, runCommand, type ModelFlags } from './common.js';
 import { CliError, EXIT, usage } from './errors.js';
+import { abortSignal } from './signals.js';
 import type { Device } from '../infer/backend.js';
 
 interface TrainFlags extends ModelFlags {
@@ -117,6 +118,7 @@ async function train(dir: string | undefined, f: TrainFlags): Promise<void> {
         out,
         resume: f.resume,
         overwrite: f.overwrite,
+        signal: abortSignal,
         device: f.device,
         threads: f.threads,
         seed: f.seed,

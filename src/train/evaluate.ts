@@ -29,6 +29,8 @@ export interface EvaluateOptions extends SessionOptions {
   decode: SampleDecoder;
   /** Images decoded at once (default 4). */
   concurrency?: number;
+  /** Stop after the batch in flight (the error is the signal's reason). */
+  signal?: AbortSignal;
   /** Called after each batch with the number of images done. */
   onBatch?: (done: number, total: number) => void;
 }
@@ -58,6 +60,7 @@ export async function evaluate(model: Module, dataset: Dataset, numClasses: numb
       });
       images += b.y.length;
       opts.onBatch?.(images + skipped.length, dataset.samples.length);
+      opts.signal?.throwIfAborted();
     }
   } finally {
     await predictor.release();

@@ -124,6 +124,8 @@ export interface FitLoopOptions {
   dataName?: string;
   /** Recorded in the checkpoint (the run's configuration). */
   config?: Record<string, unknown>;
+  /** Stop after the step in flight: a checkpoint is written (resume continues exactly), then InterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface FitResult {
@@ -131,6 +133,11 @@ export interface FitResult {
   classes: string[];
   bestValAcc?: number;
   model: MobileNetV2;
+}
+
+/** The run was asked to stop (FitLoopOptions.signal): it checkpointed where it was. */
+export class InterruptedError extends Error {
+  readonly code = 'E_INTERRUPTED';
 }
 
 /** A NaN or infinite loss: the run stopped; the last good checkpoint is kept. */
@@ -254,6 +261,10 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
           loss: lossSum / Math.max(1, seen), accuracy: correct / Math.max(1, seen), batchLoss,
           imagesPerSecond: seen / ((performance.now() - t0) / 1000),
         });
+        if (o.signal?.aborted && state.batch < perEpoch) {
+          await save();
+          throw new InterruptedError(`stopped at epoch ${epoch + 1}, batch ${state.batch} of ${perEpoch} (step ${trainer.step}); checkpoint written to ${ckptPath}: --resume continues from there`);
+        }
         if (o.checkpointEvery && trainer.step % o.checkpointEvery === 0 && state.batch < perEpoch) await save();
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -280,11 +291,13 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
         if (confusion) await store.write('confusion.png', await o.figures.confusion(confusion, classes, { title: `validation, epoch ${epoch + 1}` }));
       }
       o.onEpoch?.(row);
+      const stop = o.signal?.aborted;
       await note(
         `epoch ${epoch + 1}/${o.epochs}: train loss ${row['train_loss']!.toFixed(4)} acc ${(100 * row['train_acc']!).toFixed(1)}%` +
           (val ? ` | val loss ${row['val_loss']!.toFixed(4)} acc ${(100 * row['val_acc']!).toFixed(1)}%` : '') +
           ` | ${row['images_per_s']!.toFixed(1)} img/s, ${seconds.toFixed(1)} s${skipped ? `, ${skipped} images skipped` : ''}`,
       );
+      if (stop && epoch + 1 < o.epochs) throw new InterruptedError(`stopped after epoch ${epoch + 1} of ${o.epochs} (step ${trainer.step}); checkpoint written to ${ckptPath}: --resume continues from there`);
     }
   } finally {
     await trainer.release();

@@ -22,15 +22,21 @@ export async function checkOutputFolders(paths: readonly (string | undefined)[])
   }
 }
 
+/** Temporary files being written right now: a signal handler removes them before the process exits. */
+export const inFlightTemporaries = new Set<string>();
+
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
   await checkOutputFolders([path]);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  inFlightTemporaries.add(tmp);
   try {
     await writeFile(tmp, bytes);
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
     throw new FileError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  } finally {
+    inFlightTemporaries.delete(tmp);
   }
 }
 

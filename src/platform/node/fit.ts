@@ -11,7 +11,7 @@ import type { SampleDecoder } from '../../data/loader.js';
 import type { PresetName, PresetSpec } from '../../data/transforms.js';
 import type { Backend, Device } from '../../infer/backend.js';
 import type { LastChannelRule, MobileNetV2 } from '../../models/mobilenetv2.js';
-import { fitLoop, type FitResult as LoopResult } from '../../train/fit.js';
+import { fitLoop, InterruptedError, type FitResult as LoopResult } from '../../train/fit.js';
 import type { OptimizerName } from '../../train/optim.js';
 import type { ScheduleName } from '../../train/schedule.js';
 import { FileError, FolderStore } from './files.js';
@@ -53,6 +53,8 @@ export interface FitOptions {
   progress?: boolean;
   /** Where log lines go (default stderr). */
   log?: (line: string) => void;
+  /** Stop after the step in flight, with a checkpoint to resume from (InterruptedError). */
+  signal?: AbortSignal;
 }
 
 /** The files a run writes into its folder. */
@@ -124,7 +126,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
         log,
         figures: { curves: drawCurves, confusion: drawConfusionMatrix },
         dataName: o.data,
-        config: { ...o, log: undefined, progress: undefined },
+        config: { ...o, log: undefined, progress: undefined, signal: undefined },
         onProgress: (p) => {
           if (!bar) return;
           const payload = { epoch: p.epoch, loss: p.loss.toFixed(4), acc: `${(100 * p.accuracy).toFixed(1)}%`, rate: p.imagesPerSecond.toFixed(1) };
@@ -140,6 +142,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
   } catch (e) {
     // a run that failed before its first checkpoint leaves no run folder behind
     if (created && !existsSync(join(o.out, 'checkpoint.safetensors'))) await rm(o.out, { recursive: true, force: true });
+    if (o.signal?.aborted && !(e instanceof InterruptedError)) throw new InterruptedError(`stopped before the first checkpoint`);
     throw e;
   } finally {
     bar?.stop();
