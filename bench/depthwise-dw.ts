@@ -1,6 +1,7 @@
 // Formulations of the depthwise conv's weight gradient, timed side by side at real shapes:
-// the op table's one-hot im2col conv + MatMul ('conv'), its strided-Slices im2col + MatMul
-// ('slices', for WebGPU), per-tap Mul + ReduceSum, and the "dY as kernel" grouped conv.
+// the op table's one-hot im2col conv + MatMul ('conv'), its strided-Slices one ('slices', for
+// WebGPU: a Concat and a MatMul per kernel row), the same with one Concat of all k*k taps,
+// per-tap Mul + ReduceSum, and the "dY as kernel" grouped conv.
 //   npx tsc -p . && node dist/bench/depthwise-dw.js [N C H stride]
 
 import * as ort from 'onnxruntime-node';
@@ -28,21 +29,29 @@ const rule = (f: Formulation) => (g: Graph, x: Value, dy: Value) => {
   g.nodes = g.nodes.filter((n) => n !== y.producer);
   return dw!;
 };
+/** The 9 taps of the padded x, each (N, C, Ho, Wo). */
+function taps(g: Graph, x: Value): Value[] {
+  const xp = g.op1('Pad', [x, i64(g, [0, 0, 1, 1, 0, 0, 1, 1])], { mode: 'constant' });
+  const out: Value[] = [];
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) out.push(g.op1('Slice', [xp, i64(g, [i, j]), i64(g, [i + (Ho - 1) * S + 1, j + (Ho - 1) * S + 1]), i64(g, [2, 3]), i64(g, [S, S])]));
+  return out;
+}
 const candidates: [string, (g: Graph, x: Value, dy: Value) => Value][] = [
   ['one-hot im2col conv + MatMul', rule(DEFAULT_FORMULATION)],
-  ['slices im2col + MatMul', rule({ ...DEFAULT_FORMULATION, depthwiseDw: 'slices' })],
+  ['slices by rows + MatMul', rule({ ...DEFAULT_FORMULATION, depthwiseDw: 'slices' })],
+  [
+    'slices, one Concat + MatMul',
+    (g, x, dy) => {
+      const P = g.op1('Concat', taps(g, x).map((t) => reshape(g, t, [N, C, 1, Ho * Ho])), { axis: 2 }); // (N, C, 9, HoWo)
+      const m = g.op1('MatMul', [P, reshape(g, dy, [N, C, Ho * Ho, 1])]);
+      return reshape(g, g.op1('ReduceSum', [m, i64(g, [0])], { keepdims: 0 }), [C, 1, 3, 3]);
+    },
+  ],
   [
     'per-tap Mul + ReduceSum',
     (g, x, dy) => {
-      const xp = g.op1('Pad', [x, i64(g, [0, 0, 1, 1, 0, 0, 1, 1])], { mode: 'constant' });
-      const taps: Value[] = [];
-      for (let i = 0; i < 3; i++) {
-        for (let j = 0; j < 3; j++) {
-          const tap = g.op1('Slice', [xp, i64(g, [i, j]), i64(g, [i + (Ho - 1) * S + 1, j + (Ho - 1) * S + 1]), i64(g, [2, 3]), i64(g, [S, S])]);
-          taps.push(g.op1('ReduceSum', [g.op1('Mul', [tap, dy]), i64(g, [0, 2, 3])], { keepdims: 0 })); // (C)
-        }
-      }
-      return reshape(g, g.op1('Concat', taps.map((t) => reshape(g, t, [C, 1])), { axis: 1 }), [C, 1, 3, 3]);
+      const sums = taps(g, x).map((t) => reshape(g, g.op1('ReduceSum', [g.op1('Mul', [t, dy]), i64(g, [0, 2, 3])], { keepdims: 0 }), [C, 1])); // (C, 1)
+      return reshape(g, g.op1('Concat', sums, { axis: 1 }), [C, 1, 3, 3]);
     },
   ],
 ];

@@ -179,23 +179,31 @@ function oneHotKernel(g: Graph, channels: number, k: number, depthwise: boolean)
 }
 
 /**
- * Depthwise im2col without a grouped conv: zero-pad x as the conv does, then one strided Slice per
- * tap t = (i, j) reads x[., ., o*s + i - top, p*s + j - left] for every output (o, p).
- * (N, C, H, W) -> (N, C, k*k, Ho*Wo), taps in row-major order as the weight's (k, k).
+ * Depthwise dW without a grouped conv: zero-pad x as the conv does; one strided Slice per tap
+ * t = (i, j) reads x[., ., o*s + i - top, p*s + j - left] for every output (o, p), so the taps of
+ * kernel row i form P_i (N, C, k, HoWo) and MatMul with dY gives dW's row i. Row by row keeps every
+ * Concat at k inputs (onnxruntime-web's JSEP computes a Concat of 8 or more inputs wrong) and P at
+ * 1/k of the full im2col. Returns (N, C, kk, 1), taps in row-major order as the weight's (k, k).
  */
-function im2colSlices(g: Graph, x: Value, k: number, s: number, [pt, pl, pb, pr]: readonly number[], Ho: number, Wo: number): Value {
+function depthwiseDwSlices(g: Graph, x: Value, dy: Value, k: number, s: number, [pt, pl, pb, pr]: readonly number[]): Value {
   const [N, C] = x.shape.map((d) => num(d, 'Conv grad'));
+  const [, , Ho, Wo] = dy.shape.map((d) => num(d, 'Conv grad'));
+  const hw = Ho! * Wo!;
   const padded = pt || pl || pb || pr ? g.op1('Pad', [x, i64(g, [0, 0, pt!, pl!, 0, 0, pb!, pr!], 'pads')], { mode: 'constant' }) : x; // (N, C, H + pt + pb, W + pl + pr)
   const axes = i64(g, [2, 3], 'axes');
   const steps = i64(g, [s, s], 'steps');
-  const taps: Value[] = [];
+  const dyCol = reshape(g, dy, [N!, C!, hw, 1]);
+  const rows: Value[] = [];
   for (let i = 0; i < k; i++) {
+    const taps: Value[] = [];
     for (let j = 0; j < k; j++) {
-      const tap = g.op1('Slice', [padded, i64(g, [i, j], 'starts'), i64(g, [i + (Ho - 1) * s + 1, j + (Wo - 1) * s + 1], 'ends'), axes, steps]); // (N, C, Ho, Wo)
-      taps.push(reshape(g, tap, [N!, C!, 1, Ho * Wo]));
+      const tap = g.op1('Slice', [padded, i64(g, [i, j], 'starts'), i64(g, [i + (Ho! - 1) * s + 1, j + (Wo! - 1) * s + 1], 'ends'), axes, steps]); // (N, C, Ho, Wo)
+      taps.push(reshape(g, tap, [N!, C!, 1, hw]));
     }
+    const P = k === 1 ? taps[0]! : g.op1('Concat', taps, { axis: 2 }); // (N, C, k, HoWo)
+    rows.push(g.op1('MatMul', [P, dyCol])); // (N, C, k, 1)
   }
-  return g.op1('Concat', taps, { axis: 2 }); // (N, C, kk, HoWo)
+  return k === 1 ? rows[0]! : g.op1('Concat', rows, { axis: 2 }); // (N, C, kk, 1)
 }
 
 /**
@@ -243,13 +251,14 @@ function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[], f: F
     const kk = k! * k!;
     const hw = Ho! * Wo!;
     if (depthwise) {
-      // P = im2col (N, C, kk, HoWo); dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw]
-      const P =
-        f.depthwiseDw === 'slices'
-          ? im2colSlices(g, x, k!, s!, [pt, pl, pb, pr], Ho!, Wo!)
-          : // by a one-hot depthwise conv (channel multiplier kk): (N, C*kk, Ho, Wo)
-            reshape(g, g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! }), [N!, Ci!, kk, hw]);
-      const m = g.op1('MatMul', [P, reshape(g, dy!, [N!, Ci!, hw, 1])]); // (N, C, kk, 1)
+      // dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw] with P = im2col (N, C, kk, HoWo)
+      let m: Value; // (N, C, kk, 1)
+      if (f.depthwiseDw === 'slices') m = depthwiseDwSlices(g, x, dy!, k!, s!, [pt, pl, pb, pr]);
+      else {
+        // P by a one-hot depthwise conv (channel multiplier kk): (N, C*kk, Ho, Wo)
+        const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! });
+        m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]);
+      }
       dw = reshape(g, reduceSum(g, m, [0]), [Ci!, 1, k!, k!]);
     } else {
       // P = im2col (N, Ci*kk, HoWo) (the input itself for 1x1 stride 1); dW = sum_n dY[n] P[n]^T
@@ -497,7 +506,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Concat: {
-    // only inside gradient rules (the depthwise im2col by slices): no gradient rule of its own
+    // only inside gradient rules (the depthwise dW by slices): no gradient rule of its own
     attrs: { axis: 'int' },
     infer(inputs, a) {
       const xs = inputs.map((_, i) => req(inputs, i, 'Concat'));
