@@ -131,6 +131,7 @@ test("Conv depthwise dW by strided slices of the padded input (depthwiseDw 'slic
   for (const s of [8, 9]) for (const pads of [[0, 0, 0, 0], [1, 1, 1, 1], ...ASYMMETRIC]) await dw([2, 3, s, s], 3, { strides: [2, 2], pads });
   await dw([2, 4, 6, 6], 2, { pads: [0, 0, 1, 1] }); // TF "SAME" with an even kernel
   await dw([2, 3, 9, 8], 5, { strides: [2, 2], pads: [2, 1, 2, 2] }); // 5x5: 25 taps
+  await dw([2, 4, 5, 5], 1, { strides: [2, 2] }); // 1x1: one tap, no Concat
   // dX and dW together, as in a network
   await gradcheck([{ name: 'x', shape: [2, 3, 8, 8] }, { name: 'w', shape: [3, 1, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], group: 3 }), slices);
 });
