@@ -1,41 +1,61 @@
-// Side-by-side timing of alternative formulations of the training step (FORMULATION in
-// src/graph/ops.ts): each candidate is compiled beside the default and the two are run
-// alternately in the same process, so machine noise hits both. Not a test; a tool.
-//   npx tsc -p . && node dist/bench/formulations.js [batch] [size] [alpha] [rounds]
+// Side-by-side timing of alternative formulations of the training step (FORMULATIONS in
+// src/graph/ops.ts, compileTrainStep's `formulation` option): each candidate is compiled beside
+// the default and the two are run alternately in the same process, so machine noise hits both.
+// Also prints how far the candidate's loss and gradients are from the default's. Not a test; a tool.
+//   npx tsc -p . && node dist/bench/formulations.js [batch] [size] [alpha] [rounds] [key,...]
+// (the last argument keeps only the candidates for those keys, e.g. depthwiseDw)
 
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { FORMULATION } from '../src/graph/ops.js';
+import { DEFAULT_FORMULATION, type Formulation } from '../src/graph/ops.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import { Generator } from '../src/nn/init.js';
 import { stepFeeds } from './step-feeds.js';
 
-const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = process.argv.slice(2).map(Number);
-type F = typeof FORMULATION;
-const DEFAULT: F = { ...FORMULATION };
-const CANDIDATES: Partial<F>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }];
+const args = process.argv.slice(2);
+const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = args.slice(0, 4).map(Number);
+const only = args[4]?.split(',');
+const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }];
+const CANDIDATES = ALL.filter(
+  (c) => !only || Object.keys(c).some((k) => only.includes(k)),
+);
 
 const model = new MobileNetV2({ alpha }).train();
 const sd = model.stateDict();
 const rng = new Generator(0);
 const input = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
 
-async function build(f: F) {
-  Object.assign(FORMULATION, f);
-  const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: makeOptimizer({ name: 'sgd', momentum: 0.9 }) });
-  Object.assign(FORMULATION, DEFAULT);
-  const s = await ort.InferenceSession.create(step.onnx, { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'extended' });
+async function build(formulation: Partial<Formulation>) {
+  const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: makeOptimizer({ name: 'sgd', momentum: 0.9 }), outputGradients: true, formulation });
+  const s = await ort.InferenceSession.create(step.onnx, { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'extended', enableMemPattern: false });
   const feeds = stepFeeds(step, sd, input, batch, size);
   return { s, feeds, nodes: step.graph.nodes.length };
 }
 
+/** Worst over gradients of max|a - b| / max|b| (b = the default's), and the loss difference. */
+function agreement(a: ort.InferenceSession.OnnxValueMapType, b: ort.InferenceSession.OnnxValueMapType): string {
+  let worst = 0;
+  for (const k of Object.keys(b)) {
+    if (!k.startsWith('grad.')) continue;
+    const [x, y] = [a[k]!.data as Float32Array, b[k]!.data as Float32Array];
+    let e = 0;
+    let m = 0;
+    for (let i = 0; i < y.length; i++) [e, m] = [Math.max(e, Math.abs(x[i]! - y[i]!)), Math.max(m, Math.abs(y[i]!))];
+    worst = Math.max(worst, e / Math.max(m, 1e-30));
+  }
+  const loss = Math.abs((a['loss']!.data as Float32Array)[0]! - (b['loss']!.data as Float32Array)[0]!);
+  return `loss diff ${loss.toExponential(1)}, gradients within ${worst.toExponential(1)}`;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`batch ${batch}, ${size}x${size}, alpha ${alpha}, ${os.availableParallelism()} threads, median of ${rounds}; default ${JSON.stringify(DEFAULT_FORMULATION)}`);
 for (const cand of CANDIDATES) {
-  const a = await build(DEFAULT);
-  const b = await build({ ...DEFAULT, ...cand });
-  for (let i = 0; i < 2; i++) {
+  const a = await build({});
+  const b = await build(cand);
+  const agree = agreement(await b.s.run(b.feeds), await a.s.run(a.feeds));
+  for (let i = 0; i < 1; i++) {
     await a.s.run(a.feeds);
     await b.s.run(b.feeds);
   }
@@ -50,7 +70,7 @@ for (const cand of CANDIDATES) {
     tb.push(performance.now() - t);
   }
   const [ma, mb] = [median(ta), median(tb)];
-  console.log(`${JSON.stringify(cand).padEnd(28)} ${mb.toFixed(0).padStart(6)} ms vs default ${ma.toFixed(0).padStart(6)} ms  (x${(mb / ma).toFixed(3)}; ${b.nodes} vs ${a.nodes} nodes)`);
+  console.log(`${JSON.stringify(cand).padEnd(28)} ${mb.toFixed(0).padStart(6)} ms vs default ${ma.toFixed(0).padStart(6)} ms  (x${(mb / ma).toFixed(3)}; ${b.nodes} vs ${a.nodes} nodes; ${agree})`);
   await a.s.release();
   await b.s.release();
 }

@@ -10,7 +10,8 @@ export { Sequential, Conv2d, BatchNorm2d, ReLU6, Dropout, Linear, AdaptiveAvgPoo
 export { Generator } from './nn/init.js';
 export { Graph } from './graph/ir.js';
 export type { Value, Node, Shape, Dim } from './graph/ir.js';
-export { OPS } from './graph/ops.js';
+export { OPS, FORMULATIONS, DEFAULT_FORMULATION, resolveFormulation } from './graph/ops.js';
+export type { Formulation } from './graph/ops.js';
 export { foldBatchNorm, lowerComposites } from './graph/passes.js';
 export { gradients } from './graph/autodiff.js';
 export { toOnnx, fromOnnx, OPSET } from './onnx/export.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, type Value } from '../src/graph/ir.js';
 import { gradients } from '../src/graph/autodiff.js';
-import { i64 } from '../src/graph/ops.js';
+import { DEFAULT_FORMULATION, i64, type Formulation } from '../src/graph/ops.js';
 import { lowerComposites } from '../src/graph/passes.js';
 import { toOnnx } from '../src/onnx/export.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
@@ -21,7 +21,11 @@ interface In {
   diff?: boolean;
 }
 
-async function gradcheck(ins: In[], build: (g: Graph, v: Value[]) => Value, { eps = 1e-2, tol = 3e-3, seed = 1 } = {}): Promise<number> {
+async function gradcheck(
+  ins: In[],
+  build: (g: Graph, v: Value[]) => Value,
+  { eps = 1e-2, tol = 3e-3, seed = 1, formulation = DEFAULT_FORMULATION as Formulation } = {},
+): Promise<number> {
   const rng = new Generator(seed);
   const values: Tensor[] = ins.map((i) => float32(i.shape, Float32Array.from({ length: numel(i.shape) }, (_, k) => (i.fill ? i.fill(rng, k) : rng.normal()))));
   const make = (withGrad: boolean) => {
@@ -34,10 +38,10 @@ async function gradcheck(ins: In[], build: (g: Graph, v: Value[]) => Value, { ep
     const loss = g.op1('ReduceSum', [g.op1('Mul', [out, R]), i64(g, shape.map((_, k) => k))], { keepdims: 0 });
     g.output(loss, 'loss');
     if (withGrad) {
-      const grads = gradients(g, loss, vs.filter((_, k) => ins[k]!.diff !== false));
+      const grads = gradients(g, loss, vs.filter((_, k) => ins[k]!.diff !== false), formulation);
       for (const [v, d] of grads) g.output(g.op1('Identity', [d!]), `grad.${v.name}`);
     }
-    lowerComposites(g);
+    lowerComposites(g, formulation);
     g.prune();
     return nodeBackend.createSession(toOnnx(g), { threads: 1 });
   };
@@ -117,6 +121,19 @@ test('Conv dense 3x3 (the stem) stride 2 and 1, and padded 1x1, with asymmetric 
   }
   await gradcheck([{ name: 'x', shape: [2, 3, 6, 7] }, { name: 'w', shape: [4, 3, 3, 3] }, { name: 'b', shape: [4] }], conv({ kernel_shape: [3, 3], pads: [0, 1, 2, 1] }));
   await gradcheck([{ name: 'x', shape: [2, 6, 5, 5] }, { name: 'w', shape: [4, 6, 1, 1] }], conv({ kernel_shape: [1, 1], pads: [0, 0, 1, 1] }));
+});
+
+test("Conv depthwise dW by strided slices of the padded input (depthwiseDw 'slices'): stride 1 and 2, no, symmetric and asymmetric pads", async () => {
+  const slices = { formulation: { ...DEFAULT_FORMULATION, depthwiseDw: 'slices' as const } };
+  const dw = (shape: number[], k: number, attrs: Record<string, number | number[]>) =>
+    gradcheck([{ name: 'x', shape, diff: false }, { name: 'w', shape: [shape[1]!, 1, k, k] }], conv({ kernel_shape: [k, k], group: shape[1]!, ...attrs }), slices);
+  for (const pads of [[0, 0, 0, 0], [1, 1, 1, 1], ...ASYMMETRIC, [0, 1, 2, 1]]) await dw([2, 4, 7, 6], 3, { pads });
+  for (const s of [8, 9]) for (const pads of [[0, 0, 0, 0], [1, 1, 1, 1], ...ASYMMETRIC]) await dw([2, 3, s, s], 3, { strides: [2, 2], pads });
+  await dw([2, 4, 6, 6], 2, { pads: [0, 0, 1, 1] }); // TF "SAME" with an even kernel
+  await dw([2, 3, 9, 8], 5, { strides: [2, 2], pads: [2, 1, 2, 2] }); // 5x5: 25 taps
+  await dw([2, 4, 5, 5], 1, { strides: [2, 2] }); // 1x1: one tap, no Concat
+  // dX and dW together, as in a network
+  await gradcheck([{ name: 'x', shape: [2, 3, 8, 8] }, { name: 'w', shape: [3, 1, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], group: 3 }), slices);
 });
 
 test('BAD CALL - Conv grad with a dilation says so in one line', () => {

@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
-import type { OptimizerSpec } from '../src/train/optim.js';
+import { makeOptimizer, type OptimizerSpec } from '../src/train/optim.js';
+import { compileTrainStep } from '../src/train/compile.js';
 import { float32, type StateDict, type Tensor } from '../src/tensor.js';
 import { fixturePath, parityFill, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
 
@@ -99,18 +100,27 @@ for (const ls of [0, 0.1]) {
 // TF "SAME" padding (transformers' tf_padding): PyTorch pads explicitly with F.pad in front of each
 // conv, as transformers does (tools/gen_train_tf_fixtures.py); ours pads inside Conv, [0, 0, 1, 1] at
 // every stride-2 conv on an even size, so the backward pass runs the asymmetric-pad gradient rules.
-for (const size of [64, 45]) {
-  test(`TF "SAME" padding, ${size}x${size} (${size % 2 ? 'odd: symmetric, then asymmetric deeper' : 'even: asymmetric at every stride-2 conv'}): step 0 loss, logits, every gradient and the running stats equal PyTorch's`, async () => {
-    const { tensors: want, metadata } = read(`tf_step0_${size}`);
-    const cfg = JSON.parse(metadata['model']!) as { alpha: number; num_classes: number; bn_eps: number; setting: [number, number, number, number][] };
-    const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
-    const key = /^parity input (input_\S+), shape/.exec(metadata['input']!)![1]!;
+/** The TF-padding network of tf_step0_<size> (parity-filled, train mode) and its batch. */
+function tfCase(size: number) {
+  const { tensors: want, metadata } = read(`tf_step0_${size}`);
+  const cfg = JSON.parse(metadata['model']!) as { alpha: number; num_classes: number; bn_eps: number; setting: [number, number, number, number][] };
+  const key = /^parity input (input_\S+), shape/.exec(metadata['input']!)![1]!;
+  const make = () => {
     const m = new MobileNetV2({ alpha: cfg.alpha, numClasses: cfg.num_classes, lastChannel: 'seed', dropout: 0, tfPadding: true, bnEps: cfg.bn_eps }, cfg.setting);
     m.loadStateDict(parityStateDict(m.stateDict()));
-    m.train();
-    const shape = [4, 3, size, size];
+    return m.train();
+  };
+  const shape = [4, 3, size, size];
+  return { want, metadata, make, x: float32(shape, parityFill(key, shape)), labels: Array.from(want.get('labels')!.data as BigInt64Array, Number) };
+}
+
+for (const size of [64, 45]) {
+  test(`TF "SAME" padding, ${size}x${size} (${size % 2 ? 'odd: symmetric, then asymmetric deeper' : 'even: asymmetric at every stride-2 conv'}): step 0 loss, logits, every gradient and the running stats equal PyTorch's`, async () => {
+    const { want, metadata, make, x, labels } = tfCase(size);
+    const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
+    const m = make();
     const tr = new Trainer(m, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: size, outputGradients: true, threads: 1 });
-    const r = await tr.train(float32(shape, parityFill(key, shape)), Array.from(want.get('labels')!.data as BigInt64Array, Number), 0.1, new Map());
+    const r = await tr.train(x, labels, 0.1, new Map());
     await tr.release();
     assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `loss ${r.loss} vs ${want.get('loss')!.data[0]}`);
     assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, `logits: error ${relErr(r.logits, want.get('logits')!)}`);
@@ -141,6 +151,78 @@ for (const size of [64, 45]) {
     console.log(`# TF padding ${size}: loss ${r.loss} (torch ${loss0}, diff ${Math.abs(r.loss - loss0).toExponential(2)}), worst gradient error ${worst.toExponential(2)} (${where}); torch f32: ${metadata['torch_f32_max_rel']}`);
   });
 }
+
+// The depthwise weight gradient's two formulations (ops.ts FORMULATIONS.depthwiseDw): 'conv' (one-hot
+// grouped conv im2col, the CPU default) and 'slices' (strided Slices of the padded input, for WebGPU,
+// which computes the grouped conv wrong) must give the same step, and both PyTorch's.
+const DW_CASES = [
+  { name: 'step0', label: 'alpha 0.25, 64x64, symmetric pads' },
+  { name: 'tf_step0_64', label: 'TF padding 64x64, [0, 0, 1, 1] at every stride-2 conv' },
+  { name: 'tf_step0_45', label: 'TF padding 45x45, symmetric then asymmetric' },
+];
+for (const c of DW_CASES) {
+  test(`depthwise dW by 'slices' and by 'conv' (${c.label}): the same loss and gradients, both equal to PyTorch's`, async () => {
+    const size = c.name === 'step0' ? 64 : Number(c.name.slice(-2));
+    const tf = c.name === 'step0' ? undefined : tfCase(size);
+    const { tensors: want, metadata } = read(c.name);
+    const zero = new Set(JSON.parse(metadata['zero_grad_keys'] ?? '[]') as string[]);
+    const run = async (depthwiseDw: 'conv' | 'slices') => {
+      const m = tf ? tf.make() : model();
+      const tr = new Trainer(m, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: size, outputGradients: true, threads: 1, formulation: { depthwiseDw } });
+      const r = await tr.train(tf ? tf.x : x, tf ? tf.labels : labels, 0.1, tf ? new Map() : mask(0));
+      await tr.release();
+      return r;
+    };
+    const conv = await run('conv');
+    const slices = await run('slices');
+    const scale = Math.max(...[...conv.grads!.values()].map(maxAbs));
+    const loss0 = want.get('loss')!.data[0] as number;
+    const vsConv = { loss: Math.abs(slices.loss - conv.loss), grad: 0, dw: 0 };
+    const vsTorch = { conv: 0, slices: 0, dw: 0 };
+    let depthwise = 0;
+    for (const [key, g] of slices.grads!) {
+      const ref = conv.grads!.get(key)!;
+      const isDw = ref.shape.length === 4 && ref.shape[1] === 1 && ref.shape[2] === 3; // (C, 1, 3, 3): a depthwise weight
+      if (isDw) depthwise++;
+      // against the conv formulation, at the scale of all gradients (exact-zero gradients are noise)
+      const e = relErr(g, ref) * (zero.has(key) ? maxAbs(ref) / scale : 1);
+      vsConv.grad = Math.max(vsConv.grad, e);
+      if (isDw) vsConv.dw = Math.max(vsConv.dw, e);
+      assert.ok(e <= 1e-6, `grad.${key}: slices vs conv, error ${e}`);
+      if (zero.has(key)) {
+        assert.ok(maxAbs(g) <= TOL * scale, `grad.${key} should be ~0, got ${maxAbs(g)}`);
+        continue;
+      }
+      const torch = want.get(`grad.${key}`)!;
+      const [ec, es] = [relErr(ref, torch), relErr(g, torch)];
+      [vsTorch.conv, vsTorch.slices] = [Math.max(vsTorch.conv, ec), Math.max(vsTorch.slices, es)];
+      if (isDw) vsTorch.dw = Math.max(vsTorch.dw, es);
+      assert.ok(es <= TOL, `grad.${key}: slices vs torch, error ${es}`);
+    }
+    assert.equal(depthwise, c.name === 'step0' ? 17 : 7, 'every depthwise weight compared');
+    assert.ok(vsConv.loss <= 1e-6 * Math.abs(conv.loss), `loss: slices ${slices.loss} vs conv ${conv.loss}`);
+    assert.ok(relLoss(slices.loss, want.get('loss')!) <= TOL, `loss ${slices.loss} vs torch ${loss0}`);
+    assert.ok(relErr(slices.logits, conv.logits) <= 1e-6, 'logits: the forward pass is the same');
+    console.log(
+      `# ${c.name}: slices vs conv: loss diff ${vsConv.loss.toExponential(2)}, gradients within ${vsConv.grad.toExponential(2)} (depthwise ${vsConv.dw.toExponential(2)}); ` +
+        `vs torch: conv ${vsTorch.conv.toExponential(2)}, slices ${vsTorch.slices.toExponential(2)} (depthwise ${vsTorch.dw.toExponential(2)}), loss ${slices.loss} vs ${loss0}`,
+    );
+  });
+}
+
+test('BAD CALL - compileTrainStep with an unknown formulation key or value names it and the valid ones', () => {
+  const spec = { batch: 2, inputSize: 32, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }) };
+  const m = model();
+  assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwiseDw: 'im2col' as 'conv' } }), (e: Error) =>
+    e instanceof RangeError && e.message === `compileTrainStep: formulation.depthwiseDw: unsupported value "im2col". Should be one of: 'conv', 'slices'`);
+  assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwise: 'slices' } as never }), (e: Error) =>
+    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw');
+  assert.throws(() => compileTrainStep(m, { ...spec, formulation: 'slices' as never }), (e: Error) => e instanceof TypeError && /^compileTrainStep: formulation must be an object, got string$/.test(e.message));
+  // the defaults, spelt out or not, are the same graph
+  const bytes = (f?: object) => Buffer.from(compileTrainStep(m, { ...spec, formulation: f }).onnx).toString('base64');
+  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare' }), bytes());
+  assert.notEqual(bytes({ depthwiseDw: 'slices' }), bytes());
+});
 
 test('the first full-network update of SGD (momentum 0.9, nesterov, weight decay) is p - lr*1.9*(grad + wd*p) with PyTorch\'s gradients', async () => {
   const want = read('step0').tensors;

@@ -3,10 +3,13 @@
 // the same graph, so forward, backward and the optimizer update compile into one ONNX graph.
 
 import type { Graph, Value } from './ir.js';
-import { OPS } from './ops.js';
+import { DEFAULT_FORMULATION, OPS, type Formulation } from './ops.js';
 
-/** d loss / d v for each v in `wrt` (undefined where the loss does not depend on v). */
-export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Map<Value, Value | undefined> {
+/**
+ * d loss / d v for each v in `wrt` (undefined where the loss does not depend on v); each rule
+ * emits the formulation `f` names (ops.ts FORMULATIONS).
+ */
+export function gradients(g: Graph, loss: Value, wrt: readonly Value[], f: Readonly<Formulation> = DEFAULT_FORMULATION): Map<Value, Value | undefined> {
   if (loss.shape.length !== 0) throw new Error(`gradients: the loss must be a scalar, got [${loss.shape.join(', ')}]`);
   // which values depend on a value we differentiate with respect to
   const live = new Set(wrt.map((v) => v.id));
@@ -24,7 +27,7 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Map<Val
     const rule = OPS[n.op]!.grad;
     if (!rule) throw new Error(`gradients: ${n.op} (${n.name}) has no gradient rule`);
     g.scope = `grad.${n.outputs[0]!.name}`;
-    const dx = rule(g, n, dy, need);
+    const dx = rule(g, n, dy, need, f);
     n.inputs.forEach((v, j) => {
       const d = dx[j];
       if (!v || !need[j] || d === undefined) return;

@@ -28,22 +28,48 @@ export interface OpDef {
   attrs: Readonly<Record<string, AttrKind>>;
   /** Shape rule: output dtypes and shapes from input values and attributes. */
   infer(inputs: readonly (Value | undefined)[], attrs: Attrs, g: Graph): TypeInfo[];
-  /** Gradient rule: input gradients from output gradients `dy` (undefined = zero). */
-  grad?(g: Graph, n: Node, dy: Grads, need: readonly boolean[]): Grads;
+  /** Gradient rule: input gradients from output gradients `dy` (undefined = zero), as formulation `f` says. */
+  grad?(g: Graph, n: Node, dy: Grads, need: readonly boolean[], f: Formulation): Grads;
   /** Composite ops only: emit the ONNX operators computing the outputs. */
-  lower?(g: Graph, inputs: readonly (Value | undefined)[], attrs: Attrs): Value[];
+  lower?(g: Graph, inputs: readonly (Value | undefined)[], attrs: Attrs, f: Formulation): Value[];
 }
 
 /**
- * Where two standard-ONNX formulations of a gradient or composite both work, which one is emitted.
- * Defaults by side-by-side measurement at real shapes (bench/formulations.ts, docs/training.md):
- * 'sumsquare' was 2.7% faster but moved the worst gradient error from 4.6e-5 to 1.1e-4 of PyTorch's;
- * 'sign' was 11% slower.
+ * Where two standard-ONNX formulations of a gradient or composite both work, which one is emitted:
+ * an option of each compiled step (compileTrainStep's `formulation`), handed to every grad and
+ * lower rule. The first of each list is the default, chosen by side-by-side measurement at real
+ * shapes on CPU (bench/formulations.ts, docs/training.md):
+ *   bnVariance  'sumsquare' was 2.7% faster but moved the worst gradient error from 4.6e-5 to 1.1e-4
+ *               of PyTorch's;
+ *   clipMask    'sign' was 11% slower;
+ *   depthwiseDw 'slices' builds the im2col by k*k strided Slices of the padded input instead of a
+ *               one-hot grouped Conv with channel multiplier k*k, which onnxruntime-web's WebGPU
+ *               providers compute wrong (../shared/notes/browser.md): the browser asks for it there.
  */
-export const FORMULATION: { bnVariance: 'mul' | 'sumsquare'; clipMask: 'compare' | 'sign' } = {
-  bnVariance: 'mul',
-  clipMask: 'compare',
-};
+export const FORMULATIONS = {
+  bnVariance: ['mul', 'sumsquare'],
+  clipMask: ['compare', 'sign'],
+  depthwiseDw: ['conv', 'slices'],
+} as const;
+
+export type Formulation = { -readonly [K in keyof typeof FORMULATIONS]: (typeof FORMULATIONS)[K][number] };
+
+export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv' });
+
+/** The defaults overridden by `partial`; a wrong key or value is named with the valid ones. */
+export function resolveFormulation(partial: Partial<Formulation> | undefined, where = 'formulation'): Formulation {
+  if (partial === undefined) return { ...DEFAULT_FORMULATION };
+  if (typeof partial !== 'object' || partial === null) throw new TypeError(`${where} must be an object, got ${partial === null ? 'null' : typeof partial}`);
+  const f: Formulation = { ...DEFAULT_FORMULATION };
+  for (const [k, v] of Object.entries(partial)) {
+    if (v === undefined) continue;
+    const options = (FORMULATIONS as Record<string, readonly string[]>)[k];
+    if (!options) throw new RangeError(`${where}: unknown key "${k}". Should be one of: ${Object.keys(FORMULATIONS).join(', ')}`);
+    if (!options.includes(v as string)) throw new RangeError(`${where}.${k}: unsupported value ${JSON.stringify(v)}. Should be one of: ${options.map((o) => `'${o}'`).join(', ')}`);
+    (f as Record<string, string>)[k] = v as string;
+  }
+  return f;
+}
 
 // ---- helpers for shape rules ----
 
@@ -153,11 +179,39 @@ function oneHotKernel(g: Graph, channels: number, k: number, depthwise: boolean)
 }
 
 /**
+ * Depthwise dW without a grouped conv: zero-pad x as the conv does; one strided Slice per tap
+ * t = (i, j) reads x[., ., o*s + i - top, p*s + j - left] for every output (o, p), so the taps of
+ * kernel row i form P_i (N, C, k, HoWo) and MatMul with dY gives dW's row i. Row by row keeps every
+ * Concat at k inputs (onnxruntime-web's JSEP computes a Concat of 8 or more inputs wrong) and P at
+ * 1/k of the full im2col. Returns (N, C, kk, 1), taps in row-major order as the weight's (k, k).
+ */
+function depthwiseDwSlices(g: Graph, x: Value, dy: Value, k: number, s: number, [pt, pl, pb, pr]: readonly number[]): Value {
+  const [N, C] = x.shape.map((d) => num(d, 'Conv grad'));
+  const [, , Ho, Wo] = dy.shape.map((d) => num(d, 'Conv grad'));
+  const hw = Ho! * Wo!;
+  const padded = pt || pl || pb || pr ? g.op1('Pad', [x, i64(g, [0, 0, pt!, pl!, 0, 0, pb!, pr!], 'pads')], { mode: 'constant' }) : x; // (N, C, H + pt + pb, W + pl + pr)
+  const axes = i64(g, [2, 3], 'axes');
+  const steps = i64(g, [s, s], 'steps');
+  const dyCol = reshape(g, dy, [N!, C!, hw, 1]);
+  const rows: Value[] = [];
+  for (let i = 0; i < k; i++) {
+    const taps: Value[] = [];
+    for (let j = 0; j < k; j++) {
+      const tap = g.op1('Slice', [padded, i64(g, [i, j], 'starts'), i64(g, [i + (Ho! - 1) * s + 1, j + (Wo! - 1) * s + 1], 'ends'), axes, steps]); // (N, C, Ho, Wo)
+      taps.push(reshape(g, tap, [N!, C!, 1, hw]));
+    }
+    const P = k === 1 ? taps[0]! : g.op1('Concat', taps, { axis: 2 }); // (N, C, k, HoWo)
+    rows.push(g.op1('MatMul', [P, dyCol])); // (N, C, k, 1)
+  }
+  return k === 1 ? rows[0]! : g.op1('Concat', rows, { axis: 2 }); // (N, C, kk, 1)
+}
+
+/**
  * Conv's gradient rule, for any zero pads [top, left, bottom, right] (TF "SAME" gives [0, 0, 1, 1]
  * to a stride-2 conv on an even size), dilation 1. Along one axis, with pads (before, after):
  * y[o] = sum_t x[o*s + t - before] w[t].
  */
-function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[]): Grads {
+function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[], f: Formulation): Grads {
   const [x, w, b] = n.inputs as [Value, Value, Value | undefined];
   const [N, Ci, H, W] = x.shape.map((d) => num(d, 'Conv grad'));
   const [Co, , k, kw] = w.shape as number[];
@@ -197,9 +251,14 @@ function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[]): Gra
     const kk = k! * k!;
     const hw = Ho! * Wo!;
     if (depthwise) {
-      // P = im2col by a one-hot depthwise conv: (N, C*kk, Ho, Wo); dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw]
-      const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! });
-      const m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]); // (N, C, kk, 1)
+      // dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw] with P = im2col (N, C, kk, HoWo)
+      let m: Value; // (N, C, kk, 1)
+      if (f.depthwiseDw === 'slices') m = depthwiseDwSlices(g, x, dy!, k!, s!, [pt, pl, pb, pr]);
+      else {
+        // P by a one-hot depthwise conv (channel multiplier kk): (N, C*kk, Ho, Wo)
+        const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! });
+        m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]);
+      }
       dw = reshape(g, reduceSum(g, m, [0]), [Ci!, 1, k!, k!]);
     } else {
       // P = im2col (N, Ci*kk, HoWo) (the input itself for 1x1 stride 1); dW = sum_n dY[n] P[n]^T
@@ -281,11 +340,11 @@ export const OPS: Record<string, OpDef> = {
       const c = [x.shape[1]!];
       return [{ dtype: x.dtype, shape: x.shape }, { dtype: x.dtype, shape: c }, { dtype: x.dtype, shape: c }];
     },
-    lower(g, [x, gamma, beta], a) {
+    lower(g, [x, gamma, beta], a, f) {
       const mean = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (C)
       const d = g.op1('Sub', [x!, perChannel(g, mean)]); // two-pass variance: E[x^2] - E[x]^2 loses digits
       const vari =
-        FORMULATION.bnVariance === 'sumsquare'
+        f.bnVariance === 'sumsquare'
           ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / (num(x!.shape[0]!, 'BN') * num(x!.shape[2]!, 'BN') * num(x!.shape[3]!, 'BN')))])
           : g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
       const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
@@ -318,12 +377,12 @@ export const OPS: Record<string, OpDef> = {
   Clip: {
     attrs: {},
     infer: same('Clip'), // inputs: x, min, max (constants)
-    grad(g, n, [dy], need) {
+    grad(g, n, [dy], need, f) {
       // pass the gradient where min < y < max (ReLU6: 0 < y < 6); Where is slow on ORT CPU, a float mask is not
       const [, lo, hi] = n.inputs as Value[];
       const y = n.outputs[0]!;
       if (!need[0]) return [undefined];
-      if (FORMULATION.clipMask === 'sign') {
+      if (f.clipMask === 'sign') {
         // (y - lo) * (hi - y) > 0 exactly inside: one float mask, no booleans
         return [g.op1('Mul', [dy!, g.op1('Sign', [g.op1('Mul', [g.op1('Sub', [y, lo!]), g.op1('Sub', [hi!, y])])])])];
       }
@@ -444,6 +503,26 @@ export const OPS: Record<string, OpDef> = {
         shape[ax] = Math.max(0, Math.ceil((e - s) / step));
       });
       return [{ dtype: x.dtype, shape }];
+    },
+  },
+  Concat: {
+    // only inside gradient rules (the depthwise dW by slices): no gradient rule of its own
+    attrs: { axis: 'int' },
+    infer(inputs, a) {
+      const xs = inputs.map((_, i) => req(inputs, i, 'Concat'));
+      if (xs.length === 0) throw new Error('Concat: needs at least one input');
+      const r = xs[0]!.shape.length;
+      const axis = int(a, 'axis', 0) < 0 ? int(a, 'axis', 0) + r : int(a, 'axis', 0);
+      if (axis < 0 || axis >= r) throw new Error(`Concat: axis ${int(a, 'axis', 0)} is out of range for rank ${r}`);
+      const shape = [...xs[0]!.shape];
+      shape[axis] = 0;
+      for (const x of xs) {
+        if (x.shape.length !== r || x.shape.some((d, i) => i !== axis && d !== xs[0]!.shape[i])) {
+          throw new Error(`Concat: shapes [${xs[0]!.shape.join(', ')}] and [${x.shape.join(', ')}] differ outside axis ${axis}`);
+        }
+        shape[axis] = (shape[axis] as number) + num(x.shape[axis]!, 'Concat');
+      }
+      return [{ dtype: xs[0]!.dtype, shape }];
     },
   },
   Gemm: {

@@ -2,7 +2,7 @@
 
 import { float32, type Tensor } from '../tensor.js';
 import type { Graph, Node, Value } from './ir.js';
-import { OPS } from './ops.js';
+import { DEFAULT_FORMULATION, OPS, type Formulation } from './ops.js';
 
 /**
  * Fold each inference BatchNormalization into the Conv that feeds it (when the conv output has
@@ -55,9 +55,10 @@ export function foldBatchNorm(g: Graph): number {
 
 /**
  * Replace each composite node (an op with a `lower` rule: BatchNormTrain, SoftmaxCrossEntropy) by
- * the ONNX operators that implement it, in place, so the graph can be exported.
+ * the ONNX operators that implement it (in the formulation `f` names), in place, so the graph can
+ * be exported.
  */
-export function lowerComposites(g: Graph): void {
+export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FORMULATION): void {
   const out: Node[] = [];
   const rename = new Map<number, Value>();
   const saved = g.scope;
@@ -70,7 +71,7 @@ export function lowerComposites(g: Graph): void {
     }
     const start = g.nodes.length;
     g.scope = n.outputs[0]!.name;
-    const results = lower(g, inputs, n.attrs);
+    const results = lower(g, inputs, n.attrs, f);
     out.push(...g.nodes.splice(start)); // the nodes lower() appended
     n.outputs.forEach((o, i) => rename.set(o.id, results[i]!));
   }

@@ -10,6 +10,7 @@
 
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Value } from '../graph/ir.js';
+import { resolveFormulation, type Formulation } from '../graph/ops.js';
 import { lowerComposites } from '../graph/passes.js';
 import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
@@ -23,6 +24,11 @@ export interface TrainStepSpec {
   optimizer: Optimizer;
   /** Also output each parameter's gradient as `grad.<key>` (for tests and tools). */
   outputGradients?: boolean;
+  /**
+   * Which standard-ONNX formulation each gradient and composite emits (ops.ts FORMULATIONS);
+   * unset keys take the CPU defaults. WebGPU needs `{ depthwiseDw: 'slices' }`.
+   */
+  formulation?: Partial<Formulation>;
 }
 
 export interface StateInput {
@@ -51,6 +57,7 @@ export interface CompiledStep {
 }
 
 export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledStep {
+  const formulation = resolveFormulation(spec.formulation, 'compileTrainStep: formulation');
   const [h, w] = inputHW(spec.inputSize);
   const g = new Graph();
   const x = g.input('input', [spec.batch, 3, h, w]);
@@ -88,7 +95,7 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   g.output(logits, 'logits');
 
   // backward
-  const grads = gradients(g, loss, params.map((p) => p.value));
+  const grads = gradients(g, loss, params.map((p) => p.value), formulation);
 
   // optimizer update
   const scalars = Object.fromEntries(spec.optimizer.scalars.map((s) => [s, g.input(s, [])]));
@@ -127,7 +134,7 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   newState.forEach((v, i) => g.output(g.op1('Identity', [v]), `new.${state[i]!.name}`));
   if (spec.outputGradients) for (const { key, value } of params) g.output(g.op1('Identity', [grads.get(value)!]), `grad.${key}`);
 
-  lowerComposites(g);
+  lowerComposites(g, formulation);
   g.prune();
   return { graph: g, onnx: toOnnx(g), state, dropout, scalars: spec.optimizer.scalars, trainBN: running.map((r) => r.key) };
 }

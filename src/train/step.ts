@@ -8,6 +8,7 @@ import type { Backend, Session, SessionOptions } from '../infer/backend.js';
 import { float32, int64, type Tensor } from '../tensor.js';
 import { compileTrainStep, type CompiledStep } from './compile.js';
 import { makeOptimizer, type Optimizer, type OptimizerSpec } from './optim.js';
+import type { Formulation } from '../graph/ops.js';
 
 export interface TrainerOptions extends SessionOptions {
   optimizer: OptimizerSpec;
@@ -16,6 +17,8 @@ export interface TrainerOptions extends SessionOptions {
   labelSmoothing?: number;
   /** Return each parameter's gradient too (tests, tools). */
   outputGradients?: boolean;
+  /** Formulations of the compiled step (compileTrainStep's); WebGPU needs `{ depthwiseDw: 'slices' }`. */
+  formulation?: Partial<Formulation>;
 }
 
 export interface StepResult {
@@ -65,6 +68,7 @@ export class Trainer {
         numClasses: this.opts.numClasses,
         optimizer: this.optimizer,
         outputGradients: this.opts.outputGradients,
+        formulation: this.opts.formulation,
       });
       // 'extended': at 'all', ORT's NCHWc rewrite of the constant im2col kernels is 2-3x slower (docs/training.md)
       const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended', memPattern: this.opts.memPattern ?? false });
