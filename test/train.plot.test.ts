@@ -240,7 +240,7 @@ test('no font on the machine: both figures still render (glyphs become boxes, no
   const conf = join(dir, 'fonts.conf');
   // a fontconfig setup with no font directory at all
   writeFileSync(conf, `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig><cachedir>${dir}/cache</cachedir></fontconfig>\n`);
-  const mod = new URL('../src/train/plot.js', import.meta.url).href;
+  const mod = new URL('../src/platform/node/plot.js', import.meta.url).href;
   const script = `
     import { drawCurves, drawConfusionMatrix } from ${JSON.stringify(mod)};
     const a = await drawCurves([{ epoch: 1, trainLoss: 1, valAcc: 0.5 }, { epoch: 2, trainLoss: 0.5, valAcc: 0.7 }], { title: 'no <font>' });

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer, type StepResult } from '../src/train/step.js';
-import { readSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
+import { writeSafetensors } from '../src/weights/safetensors.js';
 import type { StateDict, Tensor } from '../src/tensor.js';
 import { fixturePath, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
-import { openSite, ROOT, type Site } from './helpers/browser.js';
+import { openSite, ROOT, stepInPage, type Site } from './helpers/browser.js';
 import { freshDir } from './helpers/cli.js';
 
 const TOL = 1e-4;
@@ -55,25 +55,7 @@ before(async () => {
   const r = await tr.train(inputs.get('input')!, Array.from(inputs.get('labels')!.data as BigInt64Array, Number), 0.1, new Map([['dropout.classifier.0', inputs.get('mask_0')!]]));
   await tr.release();
   node = { r, after: m.stateDict() };
-  const b64 = (await site.page.evaluate(async (opts) => {
-    const lib = await import('/mobilenetv2.web.js' as string);
-    const read = async (u: string) => lib.readSafetensors(new Uint8Array(await (await fetch(u)).arrayBuffer()), u).tensors as Map<string, Tensor>;
-    const m = new lib.MobileNetV2(opts);
-    m.loadStateDict(await read('/run/start.safetensors'));
-    m.train();
-    const inp = await read('/train/inputs.safetensors');
-    const tr = new lib.Trainer(m, lib.pageBackend(), { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, device: 'wasm' });
-    const r = await tr.train(inp.get('input')!, Array.from(inp.get('labels')!.data as BigInt64Array, Number), 0.1, new Map([['dropout.classifier.0', inp.get('mask_0')!]]));
-    await tr.release();
-    const out = new Map<string, Tensor>([['loss', lib.float32([], [r.loss])], ['logits', r.logits]]);
-    for (const [k, g] of r.grads!) out.set(`grad.${k}`, g);
-    for (const [k, t] of m.stateDict()) out.set(`after.${k}`, t);
-    const bytes: Uint8Array = lib.writeSafetensors(out);
-    let s = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }, spec)) as string;
-  page = readSafetensors(Buffer.from(b64, 'base64'), 'page').tensors;
+  page = await stepInPage(site.page, spec, 'wasm');
 });
 after(() => site?.close());
 

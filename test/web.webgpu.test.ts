@@ -13,10 +13,22 @@ import { Predictor } from '../src/infer/predictor.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import { float32 } from '../src/tensor.js';
 import { parityFill, parityStateDict } from './helpers/parity.js';
-import { openSite, type Site } from './helpers/browser.js';
+import { openSite, ROOT, stepInPage, type Site } from './helpers/browser.js';
+import { Trainer } from '../src/train/step.js';
+import type { Tensor } from '../src/tensor.js';
+import { fixturePath, readFixtureSafetensors } from './helpers/parity.js';
 import { freshDir } from './helpers/cli.js';
 
 const SPEC = { alpha: 0.25, numClasses: 10, lastChannel: 'seed' as const };
+// the training parity fixture's model (test/train.parity.test.ts): dropout 0.2, parity-filled weights
+const STEP = { ...SPEC, dropout: 0.2 };
+function stepModel(): MobileNetV2 {
+  const m = new MobileNetV2(STEP);
+  m.loadStateDict(parityStateDict(m.stateDict()));
+  return m.train();
+}
+const maxAbs = (t: Tensor) => (t.data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const relErr = (a: Tensor, b: Tensor) => (a.data as Float32Array).reduce((e, v, i) => Math.max(e, Math.abs(v - (b.data[i] as number))), 0) / Math.max(maxAbs(b), 1e-30);
 let site: Site;
 let dir: string;
 
@@ -24,7 +36,8 @@ before(async () => {
   dir = freshDir();
   const m = new MobileNetV2(SPEC);
   writeFileSync(join(dir, 'w.safetensors'), writeSafetensors(parityStateDict(m.stateDict())));
-  site = await openSite('/blank.html', { mounts: { '/run/': dir } }, { webgpu: true });
+  writeFileSync(join(dir, 'start.safetensors'), writeSafetensors(stepModel().stateDict()));
+  site = await openSite('/blank.html', { mounts: { '/run/': dir, '/train/': join(ROOT, 'test', 'fixtures', 'train') } }, { webgpu: true });
 });
 after(() => site?.close());
 
@@ -73,4 +86,32 @@ test('without WebGPU, device webgpu falls back to WASM and says why once', async
   } finally {
     await plain.close();
   }
+});
+
+test("a training step on WebGPU (the depthwise weight gradient by strided slices there): loss and every gradient equal Node's and PyTorch's", async () => {
+  const inputs = readFixtureSafetensors(fixturePath('train', 'inputs.safetensors')).tensors;
+  const torch = readFixtureSafetensors(fixturePath('train', 'step0.safetensors'));
+  const zero = new Set(JSON.parse(torch.metadata['zero_grad_keys'] ?? '[]') as string[]);
+  const tr = new Trainer(stepModel(), nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1 });
+  const node = await tr.train(inputs.get('input')!, Array.from(inputs.get('labels')!.data as BigInt64Array, Number), 0.1, new Map([['dropout.classifier.0', inputs.get('mask_0')!]]));
+  await tr.release();
+  const page = await stepInPage(site.page, STEP, 'webgpu');
+  assert.equal(site.console.filter((l) => /running on WASM instead/.test(l)).length, 0, 'ran on WebGPU');
+  const loss = page.get('loss')!.data[0] as number;
+  assert.ok(Math.abs(loss - node.loss) / node.loss <= 1e-5, `loss ${loss} on WebGPU, ${node.loss} in Node`);
+  const grads = [...page].filter(([k]) => k.startsWith('grad.'));
+  assert.equal(grads.length, node.grads!.size);
+  const scale = Math.max(...grads.map(([, g]) => maxAbs(g)));
+  let worst = 0;
+  for (const [k, g] of grads) {
+    const key = k.slice(5);
+    if (zero.has(key)) {
+      assert.ok(maxAbs(g) <= 1e-4 * scale, `${k} ~0`);
+      continue;
+    }
+    const e = Math.max(relErr(g, node.grads!.get(key)!), relErr(g, torch.tensors.get(k)!));
+    worst = Math.max(worst, e);
+    assert.ok(e <= 1e-4, `${k}: ${e} from Node's or PyTorch's${/conv\.\d\.0\.weight|conv\.1\.0\.weight/.test(key) ? ' (a depthwise weight)' : ''}`);
+  }
+  console.log(`# WebGPU step: worst gradient error ${worst.toExponential(2)} (vs Node and PyTorch, at tensor scale)`);
 });

@@ -1,6 +1,7 @@
 // The runtime interface. The core (graph, nn, models) never imports ONNX Runtime; one module per
 // platform implements this: node.ts (onnxruntime-node), web.ts (onnxruntime-web).
 
+import type { Formulation } from '../graph/ops.js';
 import type { Tensor } from '../tensor.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda' | 'wasm';
@@ -30,6 +31,11 @@ export interface Backend {
   readonly name: string;
   readonly devices: readonly Device[];
   createSession(model: Uint8Array, opts?: SessionOptions): Promise<Session>;
+  /**
+   * The training-graph formulations this runtime needs on a device, where the default is wrong
+   * there (onnxruntime-web's WebGPU providers compute the im2col depthwise dW wrong: 'slices').
+   */
+  formulation?(device: Device): Partial<Formulation>;
 }
 
 /** A device the runtime cannot give: the message says how to get it. */

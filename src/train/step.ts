@@ -68,7 +68,8 @@ export class Trainer {
         numClasses: this.opts.numClasses,
         optimizer: this.optimizer,
         outputGradients: this.opts.outputGradients,
-        formulation: this.opts.formulation,
+        // what the runtime needs on this device (WebGPU: 'slices'), then what the caller asked for
+        formulation: { ...this.backend.formulation?.(this.opts.device ?? 'cpu'), ...this.opts.formulation },
       });
       // 'extended': at 'all', ORT's NCHWc rewrite of the constant im2col kernels is 2-3x slower (docs/training.md)
       const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended', memPattern: this.opts.memPattern ?? false });

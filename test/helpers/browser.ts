@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildWeb, type WebBuild } from '../../web/build.js';
 import { serve, type DemoServer, type ServeOptions } from '../../web/server.js';
+import { readSafetensors } from '../../src/weights/safetensors.js';
+import type { Tensor } from '../../src/tensor.js';
 
 export const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/test/helpers -> repo root
@@ -73,4 +75,34 @@ export async function openSite(path = '/', serveOpts: Partial<ServeOptions> = {}
       await server.close();
     },
   };
+}
+
+/**
+ * One SGD step (lr 0.1) in the page, of the MobileNetV2 `spec` with the weights at /run/start.safetensors,
+ * on the batch of /train/inputs.safetensors (input, labels, dropout mask_0): loss, logits, every
+ * gradient (grad.<key>) and the state dict after it (after.<key>).
+ */
+export async function stepInPage(page: Page, spec: object, device: 'wasm' | 'webgpu'): Promise<Map<string, Tensor>> {
+  const b64 = (await page.evaluate(
+    async ({ opts, device }) => {
+      const lib = await import('/mobilenetv2.web.js' as string);
+      const read = async (u: string) => lib.readSafetensors(new Uint8Array(await (await fetch(u)).arrayBuffer()), u).tensors as Map<string, Tensor>;
+      const m = new lib.MobileNetV2(opts);
+      m.loadStateDict(await read('/run/start.safetensors'));
+      m.train();
+      const inp = await read('/train/inputs.safetensors');
+      const tr = new lib.Trainer(m, lib.withWasmFallback(lib.pageBackend()), { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, device });
+      const r = await tr.train(inp.get('input')!, Array.from(inp.get('labels')!.data as BigInt64Array, Number), 0.1, new Map([['dropout.classifier.0', inp.get('mask_0')!]]));
+      await tr.release();
+      const out = new Map<string, Tensor>([['loss', lib.float32([], [r.loss])], ['logits', r.logits]]);
+      for (const [k, g] of r.grads!) out.set(`grad.${k}`, g);
+      for (const [k, t] of m.stateDict()) out.set(`after.${k}`, t);
+      const bytes: Uint8Array = lib.writeSafetensors(out);
+      let s = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(s);
+    },
+    { opts: spec, device },
+  )) as string;
+  return readSafetensors(Buffer.from(b64, 'base64'), 'page').tensors;
 }

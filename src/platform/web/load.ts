@@ -31,6 +31,7 @@ export function withWasmFallback(inner: Backend, note: (m: string) => void = (m)
   const b: Backend & { used?: Device } = {
     name: inner.name,
     devices: inner.devices,
+    formulation: inner.formulation?.bind(inner),
     async createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
       if (opts.device === 'webgpu') {
         try {

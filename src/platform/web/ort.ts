@@ -110,6 +110,8 @@ export function webBackend(opts: WebBackendOptions = {}): Backend {
   return {
     name: 'onnxruntime-web',
     devices: DEVICES,
+    // both WebGPU providers compute the grouped Conv of the im2col depthwise dW wrong (notes/browser.md)
+    formulation: (device) => (device === 'webgpu' ? { depthwiseDw: 'slices' } : {}),
     async createSession(model: Uint8Array, o: SessionOptions = {}): Promise<Session> {
       const device = o.device ?? 'wasm';
       if (!DEVICES.includes(device)) throw new RangeError(`Unsupported device: "${device}". Should be one of: ${DEVICES.join(', ')}`);
