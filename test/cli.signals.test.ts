@@ -37,7 +37,8 @@ function cliPids(pid: number): number[] {
   const walk = (p: number) => {
     const kids = spawnSync('pgrep', ['-P', String(p)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
     for (const k of kids) {
-      if (readFileSync(`/proc/${k}/cmdline`, 'utf8').includes(CLI)) out.push(k);
+      // node itself, not the shell that script(1) ran it with (whose command line names the CLI too)
+      if (readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[1] === CLI) out.push(k);
       walk(k);
     }
   };
@@ -48,6 +49,7 @@ function cliPids(pid: number): number[] {
 test('Ctrl-C in predict on a terminal: the answers so far are whole JSON lines, the cursor and line wrap come back, exit 130', async () => {
   const cmd = `${process.execPath} ${CLI} predict --files-from list.txt --weights w.safetensors --json --topk 1 --batch-size 50 --threads 1 > out.jsonl`;
   const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { cwd, env: { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') } });
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   let tty = '';
   child.stdout.on('data', (b: Buffer) => (tty += b.toString('latin1')));
   await until(() => /predict \[/.test(tty)); // the progress bar is up: cursor hidden, line wrap off
@@ -55,8 +57,7 @@ test('Ctrl-C in predict on a terminal: the answers so far are whole JSON lines, 
   const [pid] = cliPids(child.pid!);
   assert.ok(pid, 'the CLI process');
   process.kill(pid, 'SIGINT');
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  assert.equal(code, 130);
+  assert.equal(await exited, 130);
   const lines = readFileSync(join(cwd, 'out.jsonl'), 'utf8').split('\n');
   assert.equal(lines.pop(), '', 'ends with a whole line');
   assert.ok(lines.length > 0 && lines.length < 3000, `${lines.length} answers before the stop`);
@@ -73,30 +74,29 @@ test('Ctrl-C in predict on a terminal: the answers so far are whole JSON lines, 
 test('SIGTERM in embed: exit 143, no output file and no temporary left', async () => {
   const out = join(freshDir(), 'v.safetensors');
   const child = spawn(process.execPath, [CLI, 'embed', '--files-from', 'list.txt', '--weights', 'w.safetensors', '--batch-size', '50', '--threads', '1', '--out', out], { cwd, env: { ...process.env, MOBILENETV2_CACHE: join(scratch, 'cache') } });
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   await new Promise((r) => setTimeout(r, 3000));
   child.kill('SIGTERM');
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  assert.equal(code, 143, stderr);
+  assert.equal(await exited, 143, stderr);
   assert.equal(stderr.trim().split('\n').at(-1), 'mobilenetv2: interrupted by SIGTERM');
   assert.deepEqual(readdirSync(join(out, '..')), []);
 });
 
 test('SIGINT in train: a checkpoint is written at once, exit 130, and --resume ends with the weights of an uninterrupted run', async () => {
-  const RUN = ['--alpha', '0.25', '--input-size', '32', '--batch-size', '8', '--epochs', '2', '--seed', '3', '--threads', '1', '--optimizer', 'adamw', '--checkpoint-every', '100'];
+  const RUN = ['--alpha', '0.25', '--input-size', '32', '--batch-size', '8', '--epochs', '12', '--seed', '3', '--threads', '1', '--optimizer', 'adamw'];
   const a = freshDir();
   assert.equal(cli(['train', data, '--out', a, ...RUN], a, 300_000).code, 0);
   const b = freshDir();
   const child = spawn(process.execPath, [CLI, 'train', data, '--out', b, ...RUN], { cwd: b });
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   let stderr = '';
   child.stderr.on('data', (x: Buffer) => (stderr += x.toString()));
-  await until(() => existsSync(join(b, 'train.log')));
-  await new Promise((r) => setTimeout(r, 1500)); // into the first epoch's steps
+  await until(() => /epoch 1\/12/.test(stderr)); // mid-run: the first epoch is done
   child.kill('SIGINT');
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  assert.equal(code, 130, stderr);
-  assert.match(stderr.trim().split('\n').at(-1)!, /^mobilenetv2: interrupted by SIGINT: stopped (at epoch \d, batch \d+ of 10|after epoch 1 of 2) \(step \d+\); checkpoint written to .*checkpoint\.safetensors: --resume continues from there$/);
+  assert.equal(await exited, 130, stderr);
+  assert.match(stderr.trim().split('\n').at(-1)!, /^mobilenetv2: interrupted by SIGINT: stopped (at epoch \d+, batch \d+ of 10|after epoch \d+ of 12) \(step \d+\); checkpoint written to .*checkpoint\.safetensors: --resume continues from there$/);
   assert.deepEqual(readdirSync(b).filter((f) => f.endsWith('.tmp')), []);
   const resumed = cli(['train', data, '--out', b, ...RUN, '--resume'], b, 300_000);
   assert.equal(resumed.code, 0, resumed.stderr);
