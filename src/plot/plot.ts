@@ -155,6 +155,7 @@ function panel(
   yFixed: [number, number] | null,
   right: Series | null,
   yLabel: string,
+  xLabel = 'epoch',
 ): string {
   const out: string[] = [];
   const present = series.filter((s) => s.xy.length > 0);
@@ -189,7 +190,7 @@ function panel(
     out.push(text(X(t), py + ph + 16, fmtTick(t, xAxis.step), 11, 'text-anchor="middle"'));
   }
   out.push(`<rect x="${r(px)}" y="${r(py)}" width="${r(pw)}" height="${r(ph)}" fill="none" stroke="${AXIS_COLOUR}"/>`);
-  out.push(text(px + pw / 2, py + ph + 36, 'epoch', 12, 'text-anchor="middle"'));
+  out.push(text(px + pw / 2, py + ph + 36, xLabel, 12, 'text-anchor="middle"'));
   out.push(text(box.x + 14, py + ph / 2, yLabel, 12, `text-anchor="middle" transform="rotate(-90 ${r(box.x + 14)} ${r(py + ph / 2)})"`));
 
   // legend row: a short line sample, the name, the last value (and the best for accuracy)
@@ -519,4 +520,27 @@ export function confusionPicture(matrix: number[][], classNames: string[], opts:
 ${out.join('\n')}
 </svg>`;
   return { width, height, svg, heat: { pixels: heat, side, left, top } };
+}
+
+export interface LineSeries {
+  name: string;
+  xy: [number, number][];
+  colour?: string;
+}
+
+const PALETTE = [TRAIN_COLOUR, VAL_COLOUR, '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+
+/** Any (x, y) series on one panel, e.g. memory against images processed (bench/soak.ts). */
+export function lineChartSvg(series: LineSeries[], opts: { title: string; xLabel: string; yLabel: string; width?: number; height?: number }): string {
+  const width = checkDimension('width', opts.width, 900, 320);
+  const height = checkDimension('height', opts.height, 420, 200);
+  const s: Series[] = series.map((x, i) => ({ name: x.name, colour: x.colour ?? PALETTE[i % PALETTE.length]!, xy: x.xy.filter((p) => isFiniteNumber(p[0]) && isFiniteNumber(p[1])) }));
+  const xs = s.flatMap((x) => x.xy.map((p) => p[0]));
+  let [xlo, xhi] = xs.length > 0 ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
+  if (!(xhi > xlo)) { xlo -= 0.5; xhi += 0.5; }
+  const xAxis = niceTicks(xlo, xhi, Math.max(2, Math.min(10, Math.round(width / 90))));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}" fill="${TEXT_COLOUR}">
+<rect width="${width}" height="${height}" fill="#ffffff"/>
+${panel({ x: 0, y: 8, w: width, h: height - 8 }, opts.title, s, xAxis, null, null, opts.yLabel, opts.xLabel)}
+</svg>`;
 }
