@@ -19,11 +19,16 @@ import {
   PRESETS,
   centerCropOffsets,
   centerCropSize,
+  cropRgb,
+  normalizeToChw,
+  resizeRgb,
   resizeSize,
   resizedShape,
   resolvePreset,
+  transformRgb,
   withInputSize,
   type PresetName,
+  type PresetSpec,
 } from '../src/data/transforms.js';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -154,4 +159,24 @@ test('BAD CALL - unknown preset names the valid ones', async () => {
   assert.throws(() => resizeSize('timm', 0), RangeError);
   assert.throws(() => resolvePreset({ ...PRESETS.timm, crop: 300 }), RangeError);
   await assert.rejects(preprocess(`${FIXTURES}face.jpg`, { engine: 'sharp-box' as ResizeEngine }), { name: 'RangeError', message: /Should be one of: pil, sharp-linear/ });
+});
+
+test('transformRgb (resampling only the crop, normalizing in the vertical pass) equals resize, then crop, then normalize, bit for bit', () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const cases: [number, number, PresetSpec][] = [];
+  for (const [w, h] of [[500, 375], [375, 500], [1280, 720], [256, 256], [231, 300], [224, 224], [100, 60], [257, 999], [300, 231]]) {
+    for (const name of ['torchvision-v1', 'torchvision-v2', 'hf', 'timm'] as const) cases.push([w, h, PRESETS[name]]);
+  }
+  cases.push([400, 300, withInputSize('torchvision-v1', 96)], [333, 777, withInputSize('timm', 160)], [64, 64, withInputSize('hf', 64)]);
+  for (const [w, h, spec] of cases) {
+    const img = { data: Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rnd() * 256)), width: w, height: h };
+    const size = resizedShape(h, w, spec.resize);
+    const resized = resizeRgb(img, size.width, size.height, spec.interpolation);
+    const { top, left } = centerCropOffsets(size.height, size.width, spec.crop, spec.cropRounding);
+    const want = normalizeToChw(cropRgb(resized, top, left, spec.crop), spec.mean, spec.std);
+    const got = transformRgb(img, spec);
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) assert.fail(`${w}x${h} ${JSON.stringify(spec)}: element ${i} is ${got[i]}, the composition gives ${want[i]}`);
+  }
 });

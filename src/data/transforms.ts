@@ -288,12 +288,106 @@ export function normalizeToChw(
   return dst;
 }
 
-/** The whole geometric + numeric transform of a preset on an already decoded RGB image: (3, crop, crop). */
+/** Per-channel lookup tables of normalizeToChw: lut[c * 256 + v] = ((v / 255) - mean[c]) / std[c] in float32 steps. */
+function normalizeLut(mean: readonly number[], std: readonly number[]): Float32Array {
+  const f = Math.fround;
+  const lut = new Float32Array(3 * 256);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - f(mean[c]!)) / f(std[c]!));
+  return lut;
+}
+
+/**
+ * The whole geometric + numeric transform of a preset on an already decoded RGB image:
+ * (H, W, 3) uint8 -> (3, crop, crop) float32. Bit for bit what resizeRgb, cropRgb and
+ * normalizeToChw give one after the other (Pillow's resize, then the crop), but only the pixels
+ * inside the crop are resampled: the horizontal pass runs on the crop's columns and on the input
+ * rows the crop's output rows read (as Pillow itself limits its first pass), and the vertical
+ * pass writes the normalized floats straight into the planes.
+ */
 export function transformRgb(img: RgbImage, preset: PresetName | PresetSpec, out?: Float32Array, offset = 0): Float32Array {
   const spec = resolvePreset(preset);
   const size = resizedShape(img.height, img.width, spec.resize);
-  const resized = resizeRgb(img, size.width, size.height, spec.interpolation); // (h', w', 3)
-  const { top, left } = centerCropOffsets(resized.height, resized.width, spec.crop, spec.cropRounding);
-  const cropped = cropRgb(resized, top, left, spec.crop); // (crop, crop, 3)
-  return normalizeToChw(cropped, spec.mean, spec.std, out, offset); // (3, crop, crop)
+  const { top, left } = centerCropOffsets(size.height, size.width, spec.crop, spec.cropRounding);
+  const S = spec.crop;
+  const plane = S * S;
+  const dst = out ?? new Float32Array(3 * plane);
+  if (dst.length < offset + 3 * plane) throw new RangeError(`transformRgb: output holds ${dst.length} values, needs ${offset + 3 * plane}`);
+  const lut = normalizeLut(spec.mean, spec.std);
+  const half = 1 << (PRECISION_BITS - 1);
+  const inp = img.data;
+  const W = img.width;
+
+  // rows of the input the crop's output rows read (all of the crop's rows when the height is kept)
+  const vert = size.height !== img.height ? coefficients(img.height, size.height, spec.interpolation) : undefined;
+  let y0 = top;
+  let y1 = top + S;
+  if (vert) {
+    y0 = vert.bounds[top * 2]!;
+    y1 = 0;
+    for (let yy = top; yy < top + S; yy++) y1 = Math.max(y1, vert.bounds[yy * 2]! + vert.bounds[yy * 2 + 1]!);
+  }
+  const rows = y1 - y0;
+
+  // horizontal pass on those rows, the crop's columns only: (rows, S, 3) uint8
+  let mid: Uint8Array;
+  if (size.width !== W) {
+    const { ksize, bounds, k } = coefficients(W, size.width, spec.interpolation);
+    mid = new Uint8Array(rows * S * 3);
+    for (let y = 0; y < rows; y++) {
+      const row = (y0 + y) * W * 3;
+      for (let c = 0; c < S; c++) {
+        const xx = left + c;
+        const xmin = bounds[xx * 2]!;
+        const xmax = bounds[xx * 2 + 1]!;
+        const kb = xx * ksize;
+        let r = half, g = half, b = half;
+        for (let x = 0, p = row + xmin * 3; x < xmax; x++, p += 3) {
+          const kv = k[kb + x]!;
+          r += inp[p]! * kv;
+          g += inp[p + 1]! * kv;
+          b += inp[p + 2]! * kv;
+        }
+        const o = (y * S + c) * 3;
+        mid[o] = clip8(r);
+        mid[o + 1] = clip8(g);
+        mid[o + 2] = clip8(b);
+      }
+    }
+  } else {
+    mid = new Uint8Array(rows * S * 3);
+    for (let y = 0; y < rows; y++) mid.set(inp.subarray(((y0 + y) * W + left) * 3, ((y0 + y) * W + left + S) * 3), y * S * 3);
+  }
+
+  // vertical pass (or the crop's rows as they are), normalized into (3, S, S)
+  const stride = S * 3;
+  for (let yy = 0; yy < S; yy++) {
+    const o = offset + yy * S;
+    if (!vert) {
+      const base = (top - y0 + yy) * stride;
+      for (let x = 0; x < S; x++) {
+        const p = base + x * 3;
+        dst[o + x] = lut[mid[p]!]!;
+        dst[o + plane + x] = lut[256 + mid[p + 1]!]!;
+        dst[o + 2 * plane + x] = lut[512 + mid[p + 2]!]!;
+      }
+      continue;
+    }
+    const { ksize, bounds, k } = vert;
+    const ymin = bounds[(top + yy) * 2]! - y0;
+    const ymax = bounds[(top + yy) * 2 + 1]!;
+    const kb = (top + yy) * ksize;
+    for (let x = 0; x < S; x++) {
+      let r = half, g = half, b = half;
+      for (let y = 0, p = ymin * stride + x * 3; y < ymax; y++, p += stride) {
+        const kv = k[kb + y]!;
+        r += mid[p]! * kv;
+        g += mid[p + 1]! * kv;
+        b += mid[p + 2]! * kv;
+      }
+      dst[o + x] = lut[clip8(r)]!;
+      dst[o + plane + x] = lut[256 + clip8(g)]!;
+      dst[o + 2 * plane + x] = lut[512 + clip8(b)]!;
+    }
+  }
+  return dst;
 }
