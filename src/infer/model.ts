@@ -70,6 +70,9 @@ export interface Platform<Img, W, Extra extends object = object> {
   sessionDefaults?(opts: LoadOptions<W> & Extra): { device?: Device; threads?: number };
 }
 
+/** Images per forward pass of a classify / embed list (decoding of the next overlaps the network). */
+const CHUNK = 16;
+
 const OPTION_KEYS = ['weights', 'alpha', 'classes', 'includeTop', 'pooling', 'classifierActivation', 'preset', 'inputSize', 'device', 'threads', 'backend'];
 
 /** Load a MobileNetV2 (weights found by the platform) ready to classify and embed. */
@@ -156,6 +159,29 @@ export class MobileNetV2Model<Img = unknown> {
     return tensor;
   }
 
+  /**
+   * A list in chunks of CHUNK images, the next chunk decoded while the network runs on this one
+   * (decoding and ONNX Runtime use different threads), answers in input order. A bad image
+   * throws its ImageError, as for one image.
+   */
+  private async pipelined<K extends Output, R>(list: readonly Img[], fetch: readonly K[], answer: (out: Record<K, Tensor>) => R[]): Promise<R[]> {
+    const chunks: (readonly Img[])[] = [];
+    for (let i = 0; i < list.length; i += CHUNK) chunks.push(list.slice(i, i + CHUNK));
+    const rows: R[] = [];
+    let next: Promise<Tensor> | undefined = this.toTensor(chunks[0]!);
+    try {
+      for (let i = 0; i < chunks.length; i++) {
+        const x = await next!;
+        next = i + 1 < chunks.length ? this.toTensor(chunks[i + 1]!) : undefined;
+        next?.catch(() => undefined); // awaited in the next round; no unhandled rejection meanwhile
+        rows.push(...answer(await this.run(x, fetch)));
+      }
+    } finally {
+      await next?.catch(() => undefined);
+    }
+    return rows;
+  }
+
   /** (N, 3, H, W) float32 -> the outputs asked for: output, embedding, logits, probabilities. */
   run<K extends Output>(input: Tensor, fetch: readonly K[]): Promise<Record<K, Tensor>> {
     if (this.disposed) throw new Error('MobileNetV2Model: used after dispose()');
@@ -182,8 +208,7 @@ export class MobileNetV2Model<Img = unknown> {
     if (!Number.isInteger(topk) || topk < 1) throw new RangeError(`classify: topk must be an integer >= 1, got ${topk}`);
     if (!this.model.includeTop) throw new Error('classify: this model was loaded with includeTop: false; use embed() or infer()');
     const list = this.asList(images, 'classify');
-    const { logits, probabilities } = await this.run(await this.toTensor(list), ['logits', 'probabilities']);
-    const rows = this.rank(probabilities, logits, topk);
+    const rows = await this.pipelined(list, ['logits', 'probabilities'], (r) => this.rank(r.probabilities, r.logits, topk));
     return Array.isArray(images) ? rows : rows[0]!;
   }
 
@@ -192,10 +217,11 @@ export class MobileNetV2Model<Img = unknown> {
   async embed(images: readonly Img[]): Promise<Float32Array[]>;
   async embed(images: Img | readonly Img[]): Promise<Float32Array | Float32Array[]> {
     const list = this.asList(images, 'embed');
-    const { embedding } = await this.run(await this.toTensor(list), ['embedding']);
-    const c = embedding.shape[1]!;
-    const d = embedding.data as Float32Array;
-    const rows = list.map((_, i) => d.slice(i * c, (i + 1) * c));
+    const rows = await this.pipelined(list, ['embedding'], ({ embedding }) => {
+      const c = embedding.shape[1]!;
+      const d = embedding.data as Float32Array;
+      return Array.from({ length: embedding.shape[0]! }, (_, i) => d.slice(i * c, (i + 1) * c));
+    });
     return Array.isArray(images) ? rows : rows[0]!;
   }
 
