@@ -17,7 +17,6 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], f: Reado
   for (const n of forward) if (n.inputs.some((v) => v && live.has(v.id))) for (const o of n.outputs) live.add(o.id);
 
   const grads = new Map<number, Value>([[loss.id, g.scalar(1)]]);
-  const saved = g.scope;
   for (let i = forward.length - 1; i >= 0; i--) {
     const n = forward[i]!;
     const dy = n.outputs.map((o) => grads.get(o.id));
@@ -26,15 +25,15 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], f: Reado
     if (!need.some(Boolean)) continue;
     const rule = OPS[n.op]!.grad;
     if (!rule) throw new Error(`gradients: ${n.op} (${n.name}) has no gradient rule`);
-    g.scope = `grad.${n.outputs[0]!.name}`;
-    const dx = rule(g, n, dy, need, f);
-    n.inputs.forEach((v, j) => {
-      const d = dx[j];
-      if (!v || !need[j] || d === undefined) return;
-      const prev = grads.get(v.id);
-      grads.set(v.id, prev ? g.op1('Add', [prev, d]) : d);
+    g.at(`grad.${n.outputs[0]!.name}`, () => {
+      const dx = rule(g, n, dy, need, f);
+      n.inputs.forEach((v, j) => {
+        const d = dx[j];
+        if (!v || !need[j] || d === undefined) return;
+        const prev = grads.get(v.id);
+        grads.set(v.id, prev ? g.op1('Add', [prev, d]) : d); // a value read twice: its gradients add up
+      });
     });
   }
-  g.scope = saved;
   return new Map(wrt.map((v) => [v, grads.get(v.id)]));
 }

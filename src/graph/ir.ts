@@ -37,8 +37,11 @@ export class Graph {
   readonly initializers = new Map<Value, Tensor>();
   private nextId = 0;
   private readonly names = new Set<string>();
-  /** Prefix for names of new nodes and values (the module path being emitted). */
-  scope = '';
+  private currentScope = '';
+  /** Prefix for names of new nodes and values (the module path being emitted); set by at() and within(). */
+  get scope(): string {
+    return this.currentScope;
+  }
 
   private uniqueName(base: string): string {
     let name = base;
@@ -115,15 +118,21 @@ export class Graph {
     return this.op(op, inputs, attrs, 1)[0]!;
   }
 
-  /** Run `fn` with `name` appended to the naming scope. */
-  within<T>(name: string, fn: () => T): T {
-    const saved = this.scope;
-    this.scope = saved && name ? `${saved}.${name}` : saved || name;
+  /** Run `fn` with the naming scope set to `scope`; the previous scope comes back after, even on a throw. */
+  at<T>(scope: string, fn: () => T): T {
+    const saved = this.currentScope;
+    this.currentScope = scope;
     try {
       return fn();
     } finally {
-      this.scope = saved;
+      this.currentScope = saved;
     }
+  }
+
+  /** Run `fn` with `name` appended to the naming scope. */
+  within<T>(name: string, fn: () => T): T {
+    const s = this.currentScope;
+    return this.at(s && name ? `${s}.${name}` : s || name, fn);
   }
 
   isConstant(v: Value | undefined): boolean {

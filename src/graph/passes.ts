@@ -61,7 +61,6 @@ export function foldBatchNorm(g: Graph): number {
 export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FORMULATION): void {
   const out: Node[] = [];
   const rename = new Map<number, Value>();
-  const saved = g.scope;
   for (const n of g.nodes) {
     const inputs = n.inputs.map((v) => (v && rename.get(v.id)) ?? v);
     const lower = OPS[n.op]!.lower;
@@ -70,12 +69,10 @@ export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FOR
       continue;
     }
     const start = g.nodes.length;
-    g.scope = n.outputs[0]!.name;
-    const results = lower(g, inputs, n.attrs, f);
+    const results = g.at(n.outputs[0]!.name, () => lower(g, inputs, n.attrs, f));
     out.push(...g.nodes.splice(start)); // the nodes lower() appended
     n.outputs.forEach((o, i) => rename.set(o.id, results[i]!));
   }
-  g.scope = saved;
   g.nodes = out;
   // graph outputs that were composite outputs now come from the lowered nodes
   g.outputs.forEach((v, i) => {

@@ -132,16 +132,11 @@ export abstract class Module {
   /** forward() under this module's name scope, then the hook. */
   call(ctx: EmitContext, x: Value): Value {
     const path = ctx.paths.get(this) ?? '';
-    const g = ctx.graph;
-    const saved = g.scope;
-    g.scope = path;
-    try {
+    return ctx.graph.at(path, () => {
       const y = this.forward(ctx, x);
       ctx.hook?.(this, path, y);
       return y;
-    } finally {
-      g.scope = saved;
-    }
+    });
   }
 
   /** The value of one of this module's parameters or buffers. */

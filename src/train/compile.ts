@@ -108,29 +108,28 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
       state.push({ name, shape: value.shape as number[], kind: 'optimizer', key, slot: s.name, init: s.init });
       return g.input(name, value.shape);
     });
-    g.scope = `update.${key}`;
-    const out = spec.optimizer.emit(g, value, grad, slots, scalars);
+    const out = g.at(`update.${key}`, () => spec.optimizer.emit(g, value, grad, slots, scalars));
     newState.push(out.param, ...out.states);
     state.splice(state.length - slots.length, 0, { name: key, shape: value.shape as number[], kind: 'parameter', key });
   }
   // running statistics, as torch: r = (1 - m) r + m * batch, the variance unbiased (times M / (M - 1))
   for (const r of running) {
-    g.scope = `update.${r.key}`;
     const c = r.mean.shape as number[];
     const rm = g.input(`${r.key}.running_mean`, c);
     const rv = g.input(`${r.key}.running_var`, c);
     const m = r.momentum;
-    const unbiased = g.op1('Mul', [r.variance, g.scalar(r.count / Math.max(1, r.count - 1))]);
-    newState.push(
-      g.op1('Add', [g.op1('Mul', [rm, g.scalar(1 - m)]), g.op1('Mul', [r.mean, g.scalar(m)])]),
-      g.op1('Add', [g.op1('Mul', [rv, g.scalar(1 - m)]), g.op1('Mul', [unbiased, g.scalar(m)])]),
-    );
+    g.at(`update.${r.key}`, () => {
+      const unbiased = g.op1('Mul', [r.variance, g.scalar(r.count / Math.max(1, r.count - 1))]);
+      newState.push(
+        g.op1('Add', [g.op1('Mul', [rm, g.scalar(1 - m)]), g.op1('Mul', [r.mean, g.scalar(m)])]),
+        g.op1('Add', [g.op1('Mul', [rv, g.scalar(1 - m)]), g.op1('Mul', [unbiased, g.scalar(m)])]),
+      );
+    });
     state.push(
       { name: rm.name, shape: c, kind: 'running_mean', key: `${r.key}.running_mean`, count: r.count, momentum: m },
       { name: rv.name, shape: c, kind: 'running_var', key: `${r.key}.running_var`, count: r.count, momentum: m },
     );
   }
-  g.scope = '';
   newState.forEach((v, i) => g.output(g.op1('Identity', [v]), `new.${state[i]!.name}`));
   if (spec.outputGradients) for (const { key, value } of params) g.output(g.op1('Identity', [grads.get(value)!]), `grad.${key}`);
 
