@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 import { load } from '../src/platform/node/load.js';
 import { decodeRgb } from '../src/platform/node/image.js';
 import { transformRgb } from '../src/data/transforms.js';

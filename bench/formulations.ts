@@ -11,7 +11,7 @@ import { DEFAULT_FORMULATION, type Formulation } from '../src/graph/ops.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 import { stepFeeds } from './step-feeds.js';
 
 const args = process.argv.slice(2);

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 import { stepFeeds } from './step-feeds.js';
 
 const [batch = 32, size = 224, alpha = 1.0] = process.argv.slice(2).map(Number);

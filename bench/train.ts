@@ -18,7 +18,7 @@ import { makeOptimizer } from '../src/train/optim.js';
 import * as ort from 'onnxruntime-node';
 import { sessionOptions } from '../src/platform/node/ort.js';
 import { stepFeeds } from './step-feeds.js';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 import { float32 } from '../src/tensor.js';
 import type { OptimizerSpec } from '../src/train/optim.js';
 

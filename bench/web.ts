@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 import { float32 } from '../src/tensor.js';
 import { openSite, SHARED, webBuild, type Site } from '../test/helpers/browser.js';
 import { buildTfjsBench, runTfjsBench, TFJS_PREFIX, type TfjsBenchResult } from './web/tfjs-runner.js';

@@ -22,17 +22,17 @@ export function numel(shape: readonly number[]): number {
 export function float32(shape: readonly number[], data?: Float32Array | number[]): Tensor {
   const n = numel(shape);
   const arr = data === undefined ? new Float32Array(n) : data instanceof Float32Array ? data : Float32Array.from(data);
-  if (arr.length !== n) throw new RangeError(`float32: shape [${shape.join(', ')}] needs ${n} values, got ${arr.length}`);
+  if (arr.length !== n) throw new RangeError(`float32: shape ${shapeStr(shape)} needs ${n} values, got ${arr.length}`);
   return { dtype: 'float32', shape: [...shape], data: arr };
 }
 
 export function int64(shape: readonly number[], data?: BigInt64Array | bigint[]): Tensor {
   const n = numel(shape);
   const arr = data === undefined ? new BigInt64Array(n) : data instanceof BigInt64Array ? data : BigInt64Array.from(data);
-  if (arr.length !== n) throw new RangeError(`int64: shape [${shape.join(', ')}] needs ${n} values, got ${arr.length}`);
+  if (arr.length !== n) throw new RangeError(`int64: shape ${shapeStr(shape)} needs ${n} values, got ${arr.length}`);
   return { dtype: 'int64', shape: [...shape], data: arr };
 }
 
-export function shapeStr(shape: readonly number[]): string {
+export function shapeStr(shape: readonly (number | string)[]): string {
   return `[${shape.join(', ')}]`;
 }

@@ -9,17 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import {
-  drawTrainParams,
-  evalTransform,
-  mixSeed,
-  randomResizedCropParams,
-  sampleGenerator,
-  trainTransform,
-  type CropBox,
-} from '../src/data/augment.js';
+import { drawTrainParams, evalTransform, randomResizedCropParams, trainTransform, type CropBox,  } from '../src/data/augment.js';
+import { mixSeed, sampleGenerator } from '../src/random.js';
 import { decodeRgb } from '../src/platform/node/image.js';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 
 const PYTHON = '/usr/bin/python3';
 const HAS_TORCHVISION = spawnSync(PYTHON, ['-c', 'import torchvision'], { encoding: 'utf8' }).status === 0;

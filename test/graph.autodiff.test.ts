@@ -9,7 +9,7 @@ import { DEFAULT_FORMULATION, i64, type Formulation } from '../src/graph/ops.js'
 import { lowerComposites } from '../src/graph/passes.js';
 import { toOnnx } from '../src/onnx/export.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
-import { Generator } from '../src/nn/init.js';
+import { Generator } from '../src/random.js';
 import { float32, numel, type Tensor } from '../src/tensor.js';
 
 interface In {

@@ -12,7 +12,7 @@ import { writeSafetensors } from '../weights/safetensors.js';
 import { weightsName, addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { forEachImageBatch, imageList } from './images.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
-import { DEFAULT_WEIGHTS } from './predict.js';
+import { DEFAULT_WEIGHTS } from '../weights/registry.js';
 
 interface EmbedFlags extends ModelFlags {
   out: string;

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { inferenceOnnx } from '../infer/graph.js';
 import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
+import { shapeStr } from '../tensor.js';
 import { resolvePreset, withInputSize } from '../data/transforms.js';
 import { cardMetadata } from '../models/card.js';
 import { addModelOptions, buildModel, positiveInt, presetFlag, runCommand, weightsName, type ModelFlags } from './common.js';
@@ -55,7 +56,7 @@ export function exportCommand(): Command {
       };
       if ((flags.safetensors || flags.pth) && (model.tfPadding || model.bnEps !== 1e-5 || model.stageRepeats.join() !== '1,2,3,4,3,3,1')) {
         // the keys are torchvision's, but torchvision's mobilenet_v2 would compute it differently
-        process.stderr.write(`note: this network uses${model.tfPadding ? ' TF SAME padding' : ''}${model.bnEps !== 1e-5 ? ` BatchNorm eps ${model.bnEps}` : ''}${model.stageRepeats.join() !== '1,2,3,4,3,3,1' ? ` blocks per stage [${model.stageRepeats.join(', ')}]` : ''}: torchvision's mobilenet_v2 loads these keys only with the same settings (recorded in the metadata)\n`);
+        process.stderr.write(`note: this network uses${model.tfPadding ? ' TF SAME padding' : ''}${model.bnEps !== 1e-5 ? ` BatchNorm eps ${model.bnEps}` : ''}${model.stageRepeats.join() !== '1,2,3,4,3,3,1' ? ` blocks per stage ${shapeStr(model.stageRepeats)}` : ''}: torchvision's mobilenet_v2 loads these keys only with the same settings (recorded in the metadata)\n`);
       }
       if (flags.onnx) {
         await writeFileAtomic(flags.onnx, inferenceOnnx(model.eval(), { inputSize: size, foldBN: flags.foldBn, batch: flags.batch ?? 'N' }, meta));

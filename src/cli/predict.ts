@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { imagenetClasses } from '../data/labels.js';
+import { DEFAULT_WEIGHTS } from '../weights/registry.js';
+import { labelsForHead } from '../data/labels.js';
 import { withInputSize } from '../data/transforms.js';
 import { Predictor, topk } from '../infer/predictor.js';
 import { nodeBackend } from '../platform/node/ort.js';
@@ -17,7 +18,6 @@ interface PredictFlags extends ModelFlags {
   filesFrom?: string;
 }
 
-export const DEFAULT_WEIGHTS = 'IMAGENET1K_V2';
 
 export function predictCommand(): Command {
   const cmd = new Command('predict')
@@ -41,7 +41,7 @@ async function predict(images: string[], flags: PredictFlags): Promise<void> {
   const { model } = loaded;
   const base = override ?? loaded.preset ?? 'torchvision-v1';
   const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
-  const labels = loaded.labels ?? (model.numClasses === 1000 ? imagenetClasses() : undefined);
+  const labels = loaded.labels ?? labelsForHead(model.numClasses);
   const background = loaded.background ?? false;
   const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads });
   try {

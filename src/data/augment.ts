@@ -7,7 +7,9 @@
 // samples are decoded in, nor on how many samples came before, so a run resumed mid-epoch sees
 // the same crops and flips as an uninterrupted one.
 
-import { Generator } from '../nn/init.js';
+import { sampleGenerator, type Generator } from '../random.js';
+
+export { sampleGenerator };
 import {
   normalizeToChw,
   resizeRgb,
@@ -19,56 +21,7 @@ import {
   type PresetSpec,
   type RgbImage,
 } from './transforms.js';
-
-// ---------------------------------------------------------------------------
-// Seeds
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function checkWord(name: string, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer, got ${v}`);
-}
-
-/**
- * A 32-bit seed from a list of non-negative integers (each up to 2^53): murmur3's finalizer
- * chained over the words, low 32 bits then high bits of each. Different lists give unrelated seeds.
- */
-export function mixSeed(...words: number[]): number {
-  let h = 0x243f6a88;
-  words.forEach((w, i) => {
-    checkWord(`seed word ${i}`, w);
-    h = fmix32((h ^ (w >>> 0)) + 0x9e3779b9);
-    h = fmix32((h ^ Math.floor(w / 2 ** 32)) + 0x7f4a7c15);
-  });
-  return h;
-}
-
-/** Domains keep the streams of one seed apart (a sample's crop vs an epoch's shuffle vs the split). */
-export const SeedDomain = { augment: 1, shuffle: 2, split: 3, demo: 4 } as const;
-
-/** The generator for sample `index` in epoch `epoch`: depends on these three numbers only. */
-export function sampleGenerator(seed: number, epoch: number, index: number): Generator {
-  return new Generator(mixSeed(SeedDomain.augment, seed, epoch, index));
-}
-
-/** A seeded permutation of 0..n-1 (Fisher-Yates). */
-export function permutation(n: number, gen: Generator): number[] {
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = gen.int(i + 1);
-    const t = p[i]!;
-    p[i] = p[j]!;
-    p[j] = t;
-  }
-  return p;
-}
+import { roundHalfEven } from '../numbers.js';
 
 // ---------------------------------------------------------------------------
 // RandomResizedCrop
@@ -88,11 +41,6 @@ export interface RandomResizedCropOptions {
   readonly ratio?: readonly [number, number];
 }
 
-/** Python's round(): half to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 function checkRange(name: string, r: readonly [number, number] | undefined): void {
   if (!Array.isArray(r) || r.length !== 2 || !(r[0] > 0) || !(r[1] >= r[0]) || !Number.isFinite(r[1])) {

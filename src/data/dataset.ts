@@ -2,8 +2,7 @@
 // of samples. Platform-free: Node's ImageFolder (platform/node/folder.ts) fills one from a folder
 // tree, a web page from File lists, canvases or webcam frames.
 
-import { Generator } from '../nn/init.js';
-import { mixSeed, permutation, SeedDomain } from './augment.js';
+import { Generator, mixSeed, permutation, SeedDomain } from '../random.js';
 
 export interface Sample {
   /** What the sample is called in logs and errors (a file path in Node). */

@@ -7,9 +7,9 @@
 // sample i's augmentation on (seed, e, i) only (augment.ts), so `epoch(e, { startBatch: k })`
 // yields exactly the batches k, k+1, ... that `epoch(e)` yields.
 
-import { Generator } from '../nn/init.js';
 import { float32, type Tensor } from '../tensor.js';
-import { evalTransform, mixSeed, permutation, sampleGenerator, SeedDomain, type ImageTransform } from './augment.js';
+import { evalTransform, type ImageTransform } from './augment.js';
+import { Generator, mixSeed, permutation, sampleGenerator, SeedDomain } from '../random.js';
 import type { Dataset, Sample } from './dataset.js';
 import { ImageError } from './image.js';
 import type { RgbImage } from './transforms.js';

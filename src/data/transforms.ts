@@ -1,6 +1,8 @@
 // Geometry, resampling and normalization for the evaluation presets.
 // Pure TypeScript with no Node imports, so a browser build can use it unchanged;
-// decoding (sharp, fs) lives in image.ts.
+// decoding is per platform (platform/node/image.ts, platform/web/image.ts).
+
+import { roundHalfEven } from '../numbers.js';
 
 export type Interpolation = 'bilinear' | 'bicubic';
 
@@ -106,11 +108,6 @@ export function resizedShape(height: number, width: number, size: number): { hei
   return { height: size, width: Math.trunc((size * width) / height) };
 }
 
-/** Python's round(): half to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Top-left corner of a centered crop; the image must be at least crop x crop. */
 export function centerCropOffsets(

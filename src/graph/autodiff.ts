@@ -4,13 +4,14 @@
 
 import type { Graph, Value } from './ir.js';
 import { DEFAULT_FORMULATION, OPS, type Formulation } from './ops.js';
+import { shapeStr } from '../tensor.js';
 
 /**
  * d loss / d v for each v in `wrt` (undefined where the loss does not depend on v); each rule
  * emits the formulation `f` names (ops.ts FORMULATIONS).
  */
 export function gradients(g: Graph, loss: Value, wrt: readonly Value[], f: Readonly<Formulation> = DEFAULT_FORMULATION): Map<Value, Value | undefined> {
-  if (loss.shape.length !== 0) throw new Error(`gradients: the loss must be a scalar, got [${loss.shape.join(', ')}]`);
+  if (loss.shape.length !== 0) throw new Error(`gradients: the loss must be a scalar, got ${shapeStr(loss.shape)}`);
   // which values depend on a value we differentiate with respect to
   const live = new Set(wrt.map((v) => v.id));
   const forward = [...g.nodes];

@@ -5,17 +5,18 @@
 // Shapes are concrete except the batch dimension, which may be the symbol 'N'.
 // The same graph serves inference, ONNX export and (later) training.
 
-import type { Tensor } from '../tensor.js';
+import type { DType, Tensor } from '../tensor.js';
 import { OPS, type Attrs } from './ops.js';
 
-export type DType = 'float32' | 'int64' | 'bool';
+/** What a value of the graph holds: a tensor's dtype, or booleans (comparison masks inside gradients). */
+export type ValueType = DType | 'bool';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
 export interface Value {
   readonly id: number;
   name: string;
-  readonly dtype: DType;
+  readonly dtype: ValueType;
   readonly shape: Shape;
   /** The node that computes this value; undefined for graph inputs and initializers. */
   producer?: Node;
@@ -50,11 +51,11 @@ export class Graph {
     return name;
   }
 
-  private newValue(name: string, dtype: DType, shape: Shape): Value {
+  private newValue(name: string, dtype: ValueType, shape: Shape): Value {
     return { id: this.nextId++, name: this.uniqueName(name), dtype, shape: [...shape] };
   }
 
-  input(name: string, shape: Shape, dtype: DType = 'float32'): Value {
+  input(name: string, shape: Shape, dtype: ValueType = 'float32'): Value {
     const v = this.newValue(name, dtype, shape);
     this.inputs.push(v);
     return v;

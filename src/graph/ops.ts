@@ -9,15 +9,15 @@
 //            measured in ../shared/notes/ort-training.md rather than backprop through their parts.
 // Formulations were chosen by measurement at real shapes (docs/training.md).
 
-import { float32, int64 } from '../tensor.js';
-import type { DType, Dim, Graph, Node, Shape, Value } from './ir.js';
+import { float32, int64, shapeStr } from '../tensor.js';
+import type { Dim, Graph, Node, Shape, Value, ValueType } from './ir.js';
 
 export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'string';
 export type AttrValue = number | readonly number[] | string;
 export type Attrs = Readonly<Record<string, AttrValue>>;
 
 export interface TypeInfo {
-  dtype: DType;
+  dtype: ValueType;
   shape: Shape;
 }
 
@@ -103,7 +103,7 @@ export function broadcast(a: Shape, b: Shape, op = 'broadcast'): Dim[] {
     const y = b[b.length - n + i] ?? 1;
     if (x === y || y === 1) out.push(x);
     else if (x === 1) out.push(y);
-    else throw new Error(`${op}: shapes [${a.join(', ')}] and [${b.join(', ')}] do not broadcast`);
+    else throw new Error(`${op}: shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast`);
   }
   return out;
 }
@@ -120,7 +120,7 @@ const same = (op: string) => (inputs: readonly (Value | undefined)[]): TypeInfo[
   return [{ dtype: x.dtype, shape: x.shape }];
 };
 
-const elementwise = (op: string, dtype?: DType) => (inputs: readonly (Value | undefined)[]): TypeInfo[] => {
+const elementwise = (op: string, dtype?: ValueType) => (inputs: readonly (Value | undefined)[]): TypeInfo[] => {
   const a = req(inputs, 0, op);
   const b = req(inputs, 1, op);
   return [{ dtype: dtype ?? a.dtype, shape: broadcast(a.shape, b.shape, op) }];
@@ -224,7 +224,7 @@ function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[], f: F
   const depthwise = group > 1 && group === Ci && group === Co;
   if (group > 1 && !depthwise) throw new Error('Conv grad: grouped convolutions other than depthwise are not supported');
   const dilations = ints(n.attrs, 'dilations', [1, 1]);
-  if (dilations.some((d) => d !== 1)) throw new Error(`Conv grad: needs dilations [1, 1], got [${dilations.join(', ')}]`);
+  if (dilations.some((d) => d !== 1)) throw new Error(`Conv grad: needs dilations [1, 1], got ${shapeStr(dilations)}`);
   if (k !== kw || s !== sw) throw new Error(`Conv grad: needs a square kernel and equal strides, got kernel ${k}x${kw}, strides [${s}, ${sw}]`);
   let dx: Value | undefined;
   if (need[0]) {
@@ -286,7 +286,7 @@ export const OPS: Record<string, OpDef> = {
       const [n, c, h, wd] = x.shape;
       const [cout, cg, kh, kw] = w.shape as number[];
       const group = int(a, 'group', 1);
-      if (x.shape.length !== 4) throw new Error(`Conv: input must be 4-D, got [${x.shape.join(', ')}]`);
+      if (x.shape.length !== 4) throw new Error(`Conv: input must be 4-D, got ${shapeStr(x.shape)}`);
       if ((c as number) !== cg! * group) throw new Error(`Conv: input has ${c} channels, weight expects ${cg! * group}`);
       const [sh, sw] = ints(a, 'strides', [1, 1]);
       const [pt, pl, pb, pr] = ints(a, 'pads', [0, 0, 0, 0]);
@@ -425,7 +425,7 @@ export const OPS: Record<string, OpDef> = {
   Cast: {
     attrs: { to: 'int' },
     infer(inputs, a) {
-      const to: Record<number, DType> = { 1: 'float32', 7: 'int64', 9: 'bool' };
+      const to: Record<number, ValueType> = { 1: 'float32', 7: 'int64', 9: 'bool' };
       return [{ dtype: to[a.to as number] ?? 'float32', shape: req(inputs, 0, 'Cast').shape }];
     },
   },
@@ -467,7 +467,7 @@ export const OPS: Record<string, OpDef> = {
       const total = x.shape.every((d) => typeof d === 'number') ? (x.shape as number[]).reduce((p, d) => p * d, 1) : undefined;
       const known = target.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
       const shape = target.map((d) => (d === -1 ? (total === undefined ? '?' : total / known) : d));
-      if (total !== undefined && !target.includes(-1) && known !== total) throw new Error(`Reshape: cannot reshape [${x.shape.join(', ')}] to [${target.join(', ')}]`);
+      if (total !== undefined && !target.includes(-1) && known !== total) throw new Error(`Reshape: cannot reshape ${shapeStr(x.shape)} to ${shapeStr(target)}`);
       return [{ dtype: x.dtype, shape }];
     },
     grad: (g, n, [dy], need) => [need[0] ? reshape(g, dy!, n.inputs[0]!.shape.map((d) => num(d, 'Reshape grad'))) : undefined],
@@ -518,7 +518,7 @@ export const OPS: Record<string, OpDef> = {
       shape[axis] = 0;
       for (const x of xs) {
         if (x.shape.length !== r || x.shape.some((d, i) => i !== axis && d !== xs[0]!.shape[i])) {
-          throw new Error(`Concat: shapes [${xs[0]!.shape.join(', ')}] and [${x.shape.join(', ')}] differ outside axis ${axis}`);
+          throw new Error(`Concat: shapes ${shapeStr(xs[0]!.shape)} and ${shapeStr(x.shape)} differ outside axis ${axis}`);
         }
         shape[axis] = (shape[axis] as number) + num(x.shape[axis]!, 'Concat');
       }

@@ -12,7 +12,8 @@
 // output, the pooled embedding, the logits and their softmax; each call fetches only what it needs.
 
 import { ImageError, type BatchLoader } from '../data/image.js';
-import { imagenetClasses } from '../data/labels.js';
+import { labelsForHead } from '../data/labels.js';
+import { DEFAULT_WEIGHTS } from '../weights/registry.js';
 import { resolvePreset, withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
 import { checkpointFrom, type CheckpointFamily, type WeightsSource } from '../models/load.js';
 import { MobileNetV2, type Pooling } from '../models/mobilenetv2.js';
@@ -81,7 +82,7 @@ export async function loadWith<Img, W, Extra extends object>(platform: Platform<
   const keys = [...OPTION_KEYS, ...platform.optionKeys];
   for (const k of Object.keys(opts)) if (!keys.includes(k)) throw new TypeError(`load: unknown option "${k}". Should be one of: ${keys.join(', ')}`);
   const { alpha, classes, includeTop = true, pooling, classifierActivation = null, inputSize } = opts;
-  const weights = opts.weights === undefined ? ('IMAGENET1K_V2' as W) : opts.weights;
+  const weights = opts.weights === undefined ? (DEFAULT_WEIGHTS as W) : opts.weights;
   if (alpha !== undefined && (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha))) throw new RangeError(`load: alpha must be a number > 0, got ${String(alpha)}`);
   if (classes !== undefined && (!Number.isInteger(classes) || classes < 1)) throw new RangeError(`load: classes must be an integer >= 1, got ${String(classes)}`);
   if (typeof includeTop !== 'boolean') throw new TypeError(`load: includeTop must be a boolean, got ${typeof includeTop}`);
@@ -96,7 +97,7 @@ export async function loadWith<Img, W, Extra extends object>(platform: Platform<
   let meta: Omit<ModelMeta, 'preset'> & { preset?: PresetName | PresetSpec };
   if (weights === null) {
     model = new MobileNetV2({ alpha, numClasses: classes, lastChannel: 'paper', ...head }).eval();
-    meta = { labels: model.numClasses === 1000 ? imagenetClasses() : undefined, background: false, family: 'none', source: 'random init' };
+    meta = { labels: labelsForHead(model.numClasses), background: false, family: 'none', source: 'random init' };
   } else {
     const c = await checkpointFrom(await platform.openWeights(weights, opts), { head, given: { alpha } });
     model = c.model;

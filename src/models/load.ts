@@ -5,7 +5,7 @@
 // File) to a WeightsSource (platform/node/weights.ts, platform/web/weights.ts).
 
 import { withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
-import { imagenetClasses } from '../data/labels.js';
+import { labelsForHead } from '../data/labels.js';
 import type { StateDict } from '../tensor.js';
 import { WeightsError } from '../weights/errors.js';
 import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type FolderReader } from '../weights/hf.js';
@@ -62,12 +62,6 @@ function build(opts: MobileNetV2Options, head: HeadOverrides | undefined, sd: St
   return model.eval();
 }
 
-function defaultLabels(numClasses: number): string[] | undefined {
-  if (numClasses === 1000) return imagenetClasses();
-  if (numClasses === 1001) return ['background', ...imagenetClasses()];
-  return undefined;
-}
-
 async function fromFolder(reader: FolderReader, opts: CheckpointOptions): Promise<LoadedCheckpoint> {
   const folder = await readCheckpointFolder(reader);
   const dir = folder.dir;
@@ -77,7 +71,7 @@ async function fromFolder(reader: FolderReader, opts: CheckpointOptions): Promis
   const sd = toOurStateDict(new MobileNetV2({ ...options, seed: 0 }), 'hf', folder.stateDict, folder.weightsFile);
   const model = build(options, opts.head, sd, folder.weightsFile);
   const n = options.numClasses!;
-  let labels = cfg.id2label ? Array.from({ length: n }, (_, i) => cfg.id2label![String(i)] ?? `class ${i}`) : defaultLabels(n);
+  let labels = cfg.id2label ? Array.from({ length: n }, (_, i) => cfg.id2label![String(i)] ?? `class ${i}`) : labelsForHead(n);
   if (labels && labels.length !== n) labels = undefined;
   const preset = folder.preprocessor
     ? presetFromPreprocessor(folder.preprocessor, reader.path?.('preprocessor_config.json') ?? `${dir}/preprocessor_config.json`)
@@ -100,7 +94,7 @@ function fromTimm(
   const sd = toOurStateDict(new MobileNetV2({ ...options, includeTop, seed: 0 }), 'timm', theirs, file);
   const model = build({ ...options, includeTop, ...(includeTop ? {} : { pooling: 'avg' as const }) }, opts.head, sd, file);
   const preset = pretrainedCfg ? presetFromTimmCfg(pretrainedCfg, file) : 'timm';
-  return { model, family: 'timm', source: file, labels: defaultLabels(numClasses), preset, background: numClasses === 1001 };
+  return { model, family: 'timm', source: file, labels: labelsForHead(numClasses), preset, background: numClasses === 1001 };
 }
 
 /**
@@ -144,7 +138,7 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
     throw new WeightsError(`${msg}${hint}`);
   }
   const n = model.numClasses;
-  const labels = card?.classes?.length === n ? card.classes : defaultLabels(n);
+  const labels = card?.classes?.length === n ? card.classes : labelsForHead(n);
   return { model, family: 'torchvision', source: file, entry, labels: includeTop ? labels : undefined, preset: card?.preset ?? entry?.preset, background: false };
 }
 
@@ -161,5 +155,5 @@ function fromCard(card: ModelCard, sd: StateDict, file: string, opts: Checkpoint
   } catch (e) {
     throw e instanceof WeightsError ? e : new WeightsError(`${file}: its "mobilenetv2" metadata describes no MobileNetV2 (${(e as Error).message})`);
   }
-  return { model, family: 'torchvision', source: file, entry, labels: includeTop ? (card.classes ?? defaultLabels(model.numClasses)) : undefined, preset: card.preset, background: false };
+  return { model, family: 'torchvision', source: file, entry, labels: includeTop ? (card.classes ?? labelsForHead(model.numClasses)) : undefined, preset: card.preset, background: false };
 }

@@ -9,15 +9,12 @@
 // names (src/models/keymaps.ts); the rules and where each comes from: docs/interop.md.
 
 import type { Value } from '../graph/ir.js';
-import { Generator, fill_, kaimingNormalFanOut_, normal_ } from '../nn/init.js';
+import { fill_, kaimingNormalFanOut_, normal_ } from '../nn/init.js';
+import { Generator } from '../random.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from '../nn/layers.js';
 import { Module, type EmitContext } from '../nn/module.js';
+import { roundHalfEven } from '../numbers.js';
 
-/** Python's round(): half to even (HF's `int(round(channels * depth_multiplier))`). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /**
  * Round `ch` to the nearest multiple of `divisor`, at least `minCh` (default `divisor`);

@@ -6,7 +6,7 @@ import { Graph, type Shape } from '../graph/ir.js';
 import { Conv2d, Linear, Sequential } from '../nn/layers.js';
 import { emit, type Module } from '../nn/module.js';
 import { inputHW } from '../infer/graph.js';
-import { numel } from '../tensor.js';
+import { numel, shapeStr } from '../tensor.js';
 
 export interface SummaryRow {
   name: string; // e.g. Conv2d-1
@@ -49,7 +49,6 @@ export function fixed2(x: number): string {
 }
 
 const pad = (s: string, w: number) => s.padStart(w);
-const pyList = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 /** torchsummary.summary(model, inputSize) as text (and its numbers), with our multiply-adds line. */
 export function summary(model: Module, inputSize: readonly [number, number, number] = [3, 224, 224]): SummaryResult {
@@ -81,7 +80,7 @@ export function summary(model: Module, inputSize: readonly [number, number, numb
   let totalMacs = 0;
   const lines = [RULE_DASH, `${pad('Layer (type)', 20)}  ${pad('Output Shape', 25)} ${pad('Param #', 15)}`, RULE_EQ];
   for (const r of rows) {
-    lines.push(`${pad(r.name, 20)}  ${pad(pyList(r.outputShape), 25)} ${pad(grouped(r.params), 15)}`);
+    lines.push(`${pad(r.name, 20)}  ${pad(shapeStr(r.outputShape), 25)} ${pad(grouped(r.params), 15)}`);
     totalParams += r.params;
     totalOutput += r.outputShape.reduce((a, b) => a * b, 1); // negative: batch is -1
     if (r.trainable === true) trainableParams += r.params;

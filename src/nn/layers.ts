@@ -1,7 +1,7 @@
 // The layers MobileNetV2 is made of, named and shaped as torch.nn's, emitting ONNX operators.
 
 import type { Value } from '../graph/ir.js';
-import { float32, int64 } from '../tensor.js';
+import { float32, int64, shapeStr } from '../tensor.js';
 import { Module, type EmitContext } from './module.js';
 
 export class Sequential extends Module {
@@ -63,7 +63,7 @@ export class Conv2d extends Module {
     if (this.padding === 'same-tf') {
       // computed from this conv's own input size, so it holds at any image size
       const [h, w] = [x.shape[2], x.shape[3]];
-      if (typeof h !== 'number' || typeof w !== 'number') throw new Error(`Conv2d: 'same-tf' padding needs a static H x W, got [${x.shape.join(', ')}]`);
+      if (typeof h !== 'number' || typeof w !== 'number') throw new Error(`Conv2d: 'same-tf' padding needs a static H x W, got ${shapeStr(x.shape)}`);
       const [top, bottom] = tfSamePads(h, this.kernelSize, this.stride);
       const [left, right] = tfSamePads(w, this.kernelSize, this.stride);
       pads = [top, left, bottom, right]; // ONNX order: begins (H, W), then ends (H, W)

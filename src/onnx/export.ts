@@ -2,7 +2,7 @@
 // state-dict names (features.0.0.weight ...), so an exported model reads like the checkpoint.
 
 import onnxProto from 'onnx-proto';
-import type { Graph, Value, DType } from '../graph/ir.js';
+import type { Graph, Value, ValueType } from '../graph/ir.js';
 import { OPS, type AttrValue } from '../graph/ops.js';
 import type { Tensor } from '../tensor.js';
 
@@ -11,7 +11,7 @@ const { onnx } = onnxProto;
 export const OPSET = 17;
 const IR_VERSION = 8; // the IR version that goes with opset 17
 
-const DATA_TYPE: Record<DType, number> = {
+const DATA_TYPE: Record<ValueType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,

@@ -16,6 +16,7 @@ import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import { inputHW } from '../infer/graph.js';
 import type { Optimizer } from './optim.js';
+import { shapeStr } from '../tensor.js';
 
 export interface TrainStepSpec {
   batch: number;
@@ -89,7 +90,7 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
       },
     },
   });
-  if (logits.shape.length !== 2 || logits.shape[1] !== spec.numClasses) throw new Error(`compileTrainStep: logits are [${logits.shape.join(', ')}], expected [${spec.batch}, ${spec.numClasses}]`);
+  if (logits.shape.length !== 2 || logits.shape[1] !== spec.numClasses) throw new Error(`compileTrainStep: logits are ${shapeStr(logits.shape)}, expected [${spec.batch}, ${spec.numClasses}]`);
   const loss = g.op1('SoftmaxCrossEntropy', [logits, target]);
   g.output(loss, 'loss');
   g.output(logits, 'logits');

@@ -7,8 +7,8 @@
 
 import type { Dataset } from '../data/dataset.js';
 import { DataLoader, type SampleDecoder } from '../data/loader.js';
-import { mixSeed, trainTransform } from '../data/augment.js';
-import { Generator } from '../nn/init.js';
+import { trainTransform } from '../data/augment.js';
+import { dropoutGenerator } from '../random.js';
 import { configFromStateDict } from '../models/config.js';
 import { MobileNetV2, type LastChannelRule } from '../models/mobilenetv2.js';
 import type { Backend, Device } from '../infer/backend.js';
@@ -21,6 +21,7 @@ import { evaluate } from './evaluate.js';
 import type { OptimizerName, OptimizerSpec } from './optim.js';
 import { learningRate, type ScheduleName } from './schedule.js';
 import { Trainer } from './step.js';
+import { topk } from '../infer/predictor.js';
 
 /** Where a run keeps its files: a folder in Node, memory in a page. Writes are whole (atomic). */
 export interface RunStore {
@@ -239,19 +240,15 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
         let batchLoss = NaN;
         if (b.y.length > 0) {
           const lr = learningRate(trainer.step, sched);
-          const r = await trainer.train(b.x, b.y, lr, new Generator(mixSeed(o.seed, 5, trainer.step)));
+          const r = await trainer.train(b.x, b.y, lr, dropoutGenerator(o.seed, trainer.step));
           if (!Number.isFinite(r.loss)) {
             throw new DivergedError(`the loss became ${r.loss} at epoch ${epoch + 1}, batch ${b.batch + 1} (lr ${lr.toPrecision(3)}); stopped, the last good checkpoint is ${ckptPath}: lower --lr and --resume`);
           }
           batchLoss = r.loss;
           lossSum += r.loss * b.y.length;
           seen += b.y.length;
-          const k = numClasses;
-          const z = r.logits.data as Float32Array;
-          b.y.forEach((y, i) => {
-            let best = 0;
-            for (let j = 1; j < k; j++) if (z[i * k + j]! > z[i * k + best]!) best = j;
-            if (best === y) correct++;
+          topk(r.logits, r.logits, 1).forEach((row, i) => {
+            if (row[0]!.index === b.y[i]) correct++;
           });
         }
         state.batch = b.batch + 1;

@@ -3,7 +3,7 @@
 // model, and makes each step's dropout masks and targets.
 
 import type { Module } from '../nn/module.js';
-import type { Generator } from '../nn/init.js';
+import type { Generator } from '../random.js';
 import type { Backend, Session, SessionOptions } from '../infer/backend.js';
 import { float32, int64, type Tensor } from '../tensor.js';
 import { compileTrainStep, type CompiledStep } from './compile.js';

@@ -8,8 +8,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Generator } from '../../nn/init.js';
-import { mixSeed, SeedDomain } from '../../data/augment.js';
+import { Generator } from '../../random.js';
+import { mixSeed, SeedDomain } from '../../random.js';
 import { compareCodePoints } from '../../data/dataset.js';
 
 // Shapes are drawn in a unit box centered on the origin (radius about 1).
