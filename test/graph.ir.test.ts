@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from '../src/graph/ir.js';
-import { broadcast } from '../src/graph/ops.js';
+import { broadcast, OPS } from '../src/graph/ops.js';
+import { compileTrainStep } from '../src/train/compile.js';
+import { makeOptimizer } from '../src/train/optim.js';
 import { foldBatchNorm } from '../src/graph/passes.js';
 import { fromOnnx, toOnnx } from '../src/onnx/export.js';
 import { inferenceGraph } from '../src/infer/graph.js';
@@ -82,4 +84,13 @@ test('a dynamic-batch graph runs at batch 1 and 3 in ONNX Runtime and rows agree
   assert.deepEqual(b.shape, [3, 7]);
   for (let j = 0; j < 7; j++) assert.ok(Math.abs((a.data[j] as number) - (b.data[14 + j] as number)) < 1e-6);
   await s.release();
+});
+
+test('the op table: ops emitted only inside gradients and lowerings carry no gradient rule; every op the models emit forward has one (or is inference-only)', () => {
+  for (const [name, def] of Object.entries(OPS)) if (def.internal) assert.equal(def.grad, undefined, `${name} is internal and has a gradient rule`);
+  // what MobileNetV2's training forward emits (every family option that trains): all differentiable
+  for (const opts of [{}, { tfPadding: true, bnEps: 1e-3 }]) {
+    const m = new MobileNetV2({ alpha: 0.25, numClasses: 4, ...opts }).train();
+    assert.doesNotThrow(() => compileTrainStep(m, { batch: 2, inputSize: 32, numClasses: 4, optimizer: makeOptimizer({ name: 'sgd' }) }));
+  }
 });

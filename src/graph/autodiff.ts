@@ -25,7 +25,7 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], f: Reado
     const need = n.inputs.map((v) => v !== undefined && live.has(v.id));
     if (!need.some(Boolean)) continue;
     const rule = OPS[n.op]!.grad;
-    if (!rule) throw new Error(`gradients: ${n.op} (${n.name}) has no gradient rule`);
+    if (!rule) throw new Error(`gradients: ${n.op} (${n.name}) has no gradient rule${OPS[n.op]!.internal ? ' (it is emitted only inside gradients and lowerings)' : ''}`);
     g.at(`grad.${n.outputs[0]!.name}`, () => {
       const dx = rule(g, n, dy, need, f);
       n.inputs.forEach((v, j) => {

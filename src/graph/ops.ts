@@ -32,6 +32,8 @@ export interface OpDef {
   grad?(g: Graph, n: Node, dy: Grads, need: readonly boolean[], f: Formulation): Grads;
   /** Composite ops only: emit the ONNX operators computing the outputs. */
   lower?(g: Graph, inputs: readonly (Value | undefined)[], attrs: Attrs, f: Formulation): Value[];
+  /** Emitted only inside gradient rules and lowerings, never by a model's forward: it needs no gradient. */
+  internal?: true;
 }
 
 /**
@@ -275,6 +277,43 @@ function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[], f: F
   return [dx, dw, db];
 }
 
+/** BatchNormTrain's ONNX: the batch mean, the two-pass biased variance, then BatchNormalization with them. */
+function lowerBatchNormTrain(g: Graph, [x, gamma, beta]: readonly (Value | undefined)[], a: Attrs, f: Formulation): Value[] {
+  const mean = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (C)
+  const d = g.op1('Sub', [x!, perChannel(g, mean)]); // two-pass variance: E[x^2] - E[x]^2 loses digits
+  const vari =
+    f.bnVariance === 'sumsquare'
+      ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / (num(x!.shape[0]!, 'BN') * num(x!.shape[2]!, 'BN') * num(x!.shape[3]!, 'BN')))])
+      : g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
+  const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
+  return [y, mean, vari];
+}
+
+/** BatchNormTrain's gradient in its affine form: dx = a*dz + b*x + c, with a, b, c per channel (one BatchNormalization + Mul + Add). */
+function batchNormTrainGrad(g: Graph, n: Node, [dz]: Grads, need: readonly boolean[]): Grads {
+  // affine form: dx = a*dz + b*x + c, with a, b, c per channel (one BatchNormalization + Mul + Add)
+  const [x, gamma] = n.inputs as Value[];
+  const [, mean, vari] = n.outputs;
+  const [N, C, H, W] = x!.shape.map((d) => num(d, 'BatchNormTrain grad'));
+  const M = N! * H! * W!;
+  const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
+  const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+  const s1 = reduceSum(g, dz!, [0, 2, 3]); // sum dz
+  const s2 = reduceSum(g, g.op1('Mul', [dz!, x!]), [0, 2, 3]); // sum dz * x
+  const dgamma = g.op1('Mul', [invstd, g.op1('Sub', [s2, g.op1('Mul', [mean!, s1])])]);
+  let dx: Value | undefined;
+  if (need[0]) {
+    const a = g.op1('Mul', [gamma!, invstd]);
+    const b = g.op1('Mul', [g.op1('Mul', [a, invstd]), g.op1('Mul', [dgamma, g.scalar(-1 / M)])]);
+    const c = g.op1('Sub', [g.op1('Mul', [a, g.op1('Mul', [s1, g.scalar(-1 / M)])]), g.op1('Mul', [b, mean!])]);
+    const zeros = g.constant(float32([C!]), 'zeros');
+    const ones = g.constant(float32([C!], new Float32Array(C!).fill(1)), 'ones');
+    const adz = g.op1('BatchNormalization', [dz!, a, c, zeros, ones], { epsilon: 0 }); // a*dz + c
+    dx = g.op1('Add', [adz, g.op1('Mul', [x!, perChannel(g, b)])]);
+  }
+  return [dx, need[1] ? dgamma : undefined, need[2] ? s1 : undefined];
+}
+
 // ---- the table ----
 
 export const OPS: Record<string, OpDef> = {
@@ -299,6 +338,7 @@ export const OPS: Record<string, OpDef> = {
     grad: convGrad,
   },
   ConvTranspose: {
+    internal: true,
     attrs: { kernel_shape: 'ints', strides: 'ints', pads: 'ints', output_padding: 'ints', dilations: 'ints', group: 'int' },
     infer(inputs, a) {
       const x = req(inputs, 0, 'ConvTranspose'); // (N, C, H, W)
@@ -340,39 +380,8 @@ export const OPS: Record<string, OpDef> = {
       const c = [x.shape[1]!];
       return [{ dtype: x.dtype, shape: x.shape }, { dtype: x.dtype, shape: c }, { dtype: x.dtype, shape: c }];
     },
-    lower(g, [x, gamma, beta], a, f) {
-      const mean = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (C)
-      const d = g.op1('Sub', [x!, perChannel(g, mean)]); // two-pass variance: E[x^2] - E[x]^2 loses digits
-      const vari =
-        f.bnVariance === 'sumsquare'
-          ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / (num(x!.shape[0]!, 'BN') * num(x!.shape[2]!, 'BN') * num(x!.shape[3]!, 'BN')))])
-          : g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
-      const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
-      return [y, mean, vari];
-    },
-    grad(g, n, [dz], need) {
-      // affine form: dx = a*dz + b*x + c, with a, b, c per channel (one BatchNormalization + Mul + Add)
-      const [x, gamma] = n.inputs as Value[];
-      const [, mean, vari] = n.outputs;
-      const [N, C, H, W] = x!.shape.map((d) => num(d, 'BatchNormTrain grad'));
-      const M = N! * H! * W!;
-      const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
-      const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
-      const s1 = reduceSum(g, dz!, [0, 2, 3]); // sum dz
-      const s2 = reduceSum(g, g.op1('Mul', [dz!, x!]), [0, 2, 3]); // sum dz * x
-      const dgamma = g.op1('Mul', [invstd, g.op1('Sub', [s2, g.op1('Mul', [mean!, s1])])]);
-      let dx: Value | undefined;
-      if (need[0]) {
-        const a = g.op1('Mul', [gamma!, invstd]);
-        const b = g.op1('Mul', [g.op1('Mul', [a, invstd]), g.op1('Mul', [dgamma, g.scalar(-1 / M)])]);
-        const c = g.op1('Sub', [g.op1('Mul', [a, g.op1('Mul', [s1, g.scalar(-1 / M)])]), g.op1('Mul', [b, mean!])]);
-        const zeros = g.constant(float32([C!]), 'zeros');
-        const ones = g.constant(float32([C!], new Float32Array(C!).fill(1)), 'ones');
-        const adz = g.op1('BatchNormalization', [dz!, a, c, zeros, ones], { epsilon: 0 }); // a*dz + c
-        dx = g.op1('Add', [adz, g.op1('Mul', [x!, perChannel(g, b)])]);
-      }
-      return [dx, need[1] ? dgamma : undefined, need[2] ? s1 : undefined];
-    },
+    lower: lowerBatchNormTrain,
+    grad: batchNormTrainGrad,
   },
   Clip: {
     attrs: {},
@@ -393,10 +402,10 @@ export const OPS: Record<string, OpDef> = {
   Relu: { attrs: {}, infer: same('Relu') },
   Identity: { attrs: {}, infer: same('Identity'), grad: (_g, _n, [dy]) => [dy] },
   Softmax: { attrs: { axis: 'int' }, infer: same('Softmax') },
-  Sqrt: { attrs: {}, infer: same('Sqrt') },
-  Sign: { attrs: {}, infer: same('Sign') },
-  Reciprocal: { attrs: {}, infer: same('Reciprocal') },
-  Neg: { attrs: {}, infer: same('Neg') },
+  Sqrt: { attrs: {}, infer: same('Sqrt'), internal: true },
+  Sign: { attrs: {}, infer: same('Sign'), internal: true },
+  Reciprocal: { attrs: {}, infer: same('Reciprocal'), internal: true },
+  Neg: { attrs: {}, infer: same('Neg'), internal: true },
   Add: {
     attrs: {},
     infer: elementwise('Add'),
@@ -418,11 +427,12 @@ export const OPS: Record<string, OpDef> = {
       return [need[0] ? unbroadcast(g, g.op1('Mul', [dy!, b!]), a!.shape) : undefined, need[1] ? unbroadcast(g, g.op1('Mul', [dy!, a!]), b!.shape) : undefined];
     },
   },
-  Div: { attrs: {}, infer: elementwise('Div') },
-  Greater: { attrs: {}, infer: elementwise('Greater', 'bool') },
-  Less: { attrs: {}, infer: elementwise('Less', 'bool') },
-  And: { attrs: {}, infer: elementwise('And', 'bool') },
+  Div: { attrs: {}, infer: elementwise('Div'), internal: true },
+  Greater: { attrs: {}, infer: elementwise('Greater', 'bool'), internal: true },
+  Less: { attrs: {}, infer: elementwise('Less', 'bool'), internal: true },
+  And: { attrs: {}, infer: elementwise('And', 'bool'), internal: true },
   Cast: {
+    internal: true,
     attrs: { to: 'int' },
     infer(inputs, a) {
       const to: Record<number, ValueType> = { 1: 'float32', 7: 'int64', 9: 'bool' };
@@ -473,6 +483,7 @@ export const OPS: Record<string, OpDef> = {
     grad: (g, n, [dy], need) => [need[0] ? reshape(g, dy!, n.inputs[0]!.shape.map((d) => num(d, 'Reshape grad'))) : undefined],
   },
   Expand: {
+    internal: true,
     attrs: {},
     infer(inputs, _a, g) {
       const x = req(inputs, 0, 'Expand');
@@ -480,6 +491,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Transpose: {
+    internal: true,
     attrs: { perm: 'ints' },
     infer(inputs, a) {
       const x = req(inputs, 0, 'Transpose');
@@ -488,6 +500,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Slice: {
+    internal: true,
     attrs: {},
     infer(inputs, _a, g) {
       // inputs: data, starts, ends, axes, steps (all constant)
@@ -506,6 +519,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Concat: {
+    internal: true,
     // only inside gradient rules (the depthwise dW by slices): no gradient rule of its own
     attrs: { axis: 'int' },
     infer(inputs, a) {
@@ -549,6 +563,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   MatMul: {
+    internal: true,
     attrs: {},
     infer(inputs) {
       const a = req(inputs, 0, 'MatMul');
@@ -574,6 +589,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   ReduceMean: {
+    internal: true,
     attrs: { axes: 'ints', keepdims: 'int' }, // axes an attribute until opset 18
     infer(inputs, a) {
       const x = req(inputs, 0, 'ReduceMean');
@@ -581,6 +597,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   ReduceSumSquare: {
+    internal: true,
     attrs: { axes: 'ints', keepdims: 'int' },
     infer(inputs, a) {
       const x = req(inputs, 0, 'ReduceSumSquare');
@@ -588,6 +605,7 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   ReduceLogSumExp: {
+    internal: true,
     attrs: { axes: 'ints', keepdims: 'int' },
     infer(inputs, a) {
       const x = req(inputs, 0, 'ReduceLogSumExp');
