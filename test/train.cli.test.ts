@@ -12,7 +12,7 @@ import { loadCheckpoint } from '../src/platform/node/weights.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import { writePth } from '../src/weights/pth.js';
-import { CLI, assertOneLine, cli, freshDir, scratch } from './helpers/cli.js';
+import { CLI, assertOneLine, assertUsage, cli, freshDir, scratch } from './helpers/cli.js';
 import { expandFixture } from './helpers/interop.js';
 
 let data: { train: string; val: string };
@@ -88,6 +88,30 @@ test('--weights with another class count gets a new head; --freeze backbone leav
     if (!k.startsWith('features.')) continue;
     assert.deepEqual(w.get(k)!.data, t.data, `${k} must not change`);
   }
+});
+
+test('--freeze features.0-13 keeps the stem and blocks 0-13 exactly as loaded (weights and BN statistics) and trains the rest', () => {
+  const dir = freshDir();
+  const start = new MobileNetV2({ alpha: 0.25, numClasses: 10, lastChannel: 'paper', seed: 6 });
+  writeFileSync(join(dir, 'start.pth'), writePth(start.stateDict()));
+  const r = cli(['train', data.train, '--out', join(dir, 'run'), '--weights', 'start.pth', '--freeze', 'features.0-13', '--input-size', '32', '--batch-size', '16', '--epochs', '1'], dir);
+  assert.equal(r.code, 0, r.stderr);
+  const w = weights(join(dir, 'run'));
+  let frozen = 0;
+  let trained = 0;
+  for (const [k, t] of start.stateDict()) {
+    const layer = /^features\.(\d+)\./.exec(k);
+    const same = (w.get(k)!.data as ArrayLike<number | bigint>).length === t.data.length && Array.from(w.get(k)!.data as ArrayLike<number>).every((v, i) => v === (t.data as ArrayLike<number>)[i]);
+    if (layer && Number(layer[1]) <= 13) {
+      assert.ok(same, `${k} must not change`);
+      frozen++;
+    } else if (t.dtype === 'float32' && t.shape.length > 1) {
+      assert.ok(!same, `${k} was trained`);
+      trained++;
+    }
+  }
+  assert.ok(frozen > 100 && trained > 5, `${frozen} frozen, ${trained} trained tensors`);
+  assertUsage(cli(['train', data.train, '--freeze', 'features.0-40'], dir), '--freeze', 'features.0-K');
 });
 
 test('a full fine-tune (no --freeze) of a transformers checkpoint with tf_padding runs to the end (exit 0) and trains every conv, the asymmetrically padded stride-2 ones included', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { makeDemoDataset } from '../platform/node/demo.js';
 import { loadCheckpoint } from '../platform/node/weights.js';
 import { nodeBackend } from '../platform/node/ort.js';
-import { DivergedError } from '../train/fit.js';
+import { DivergedError, frozenLayers, type Freeze } from '../train/fit.js';
 import { fit } from '../platform/node/fit.js';
 import type { OptimizerName } from '../train/optim.js';
 import type { ScheduleName } from '../train/schedule.js';
@@ -27,7 +27,7 @@ interface TrainFlags extends ModelFlags {
   warmupEpochs?: number;
   labelSmoothing?: number;
   weightDecay?: number;
-  freeze?: 'backbone';
+  freeze?: Freeze;
   out?: string;
   resume?: boolean;
   overwrite?: boolean;
@@ -37,6 +37,15 @@ interface TrainFlags extends ModelFlags {
   checkpointEvery?: number;
   minScale?: number;
 }
+
+const freezeFlag = (v: string): Freeze => {
+  try {
+    frozenLayers(v, 19); // MobileNetV2's 19 feature layers (the stem, 17 blocks, the last conv)
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^freeze/, '--freeze'));
+  }
+  return v as Freeze;
+};
 
 const fraction = (name: string) => (v: string) => {
   const x = Number(v);
@@ -64,7 +73,7 @@ export function trainCommand(): Command {
     .option('--label-smoothing <e>', 'label smoothing (default 0)', fraction('--label-smoothing'))
     .option('--weight-decay <w>', 'weight decay (default 4e-5; adamw 0.01)', Number)
     .option('--weights <name|file>', 'start from these weights (registry name, hf:..., folder or file); a new head when the class count differs')
-    .addOption(new Option('--freeze <part>', 'train only the classifier; the backbone keeps its weights and BN statistics').choices(['backbone']))
+    .option('--freeze <part>', "'backbone': train only the classifier; 'features.0-K': keep the stem and blocks up to K as loaded (their weights and BN statistics), train the rest", freezeFlag)
     .option('--out <dir>', 'run folder: checkpoint, model.safetensors, metrics.jsonl, curves.png, confusion.png (default runs/<date>)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--overwrite', 'start over in an --out that holds a run (its files are replaced)')

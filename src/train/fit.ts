@@ -100,7 +100,12 @@ export interface FitLoopOptions {
    * the input size, in the weights written. Default torchvision-v1 (ImageNet mean/std).
    */
   preset?: PresetName | PresetSpec;
-  freeze?: 'backbone';
+  /**
+   * What stays as loaded: 'backbone' (every feature layer: only the classifier trains) or
+   * 'features.0-K' (the stem and blocks up to K: their weights and BN statistics are constants of
+   * the step, so no gradient is computed there). Default: nothing.
+   */
+  freeze?: Freeze;
   alpha?: number;
   inputSize: number;
   lastChannel?: LastChannelRule;
@@ -148,6 +153,18 @@ export class DivergedError extends Error {
 
 const CHECKPOINT = 'checkpoint.safetensors';
 
+export type Freeze = 'backbone' | `features.0-${number}`;
+
+/** The feature layers `freeze` keeps frozen (indices into model.features), or a RangeError naming the value. */
+export function frozenLayers(freeze: string | undefined, layers: number): number[] {
+  if (freeze === undefined) return [];
+  if (freeze === 'backbone') return Array.from({ length: layers }, (_, i) => i);
+  const m = /^features\.0-(\d+)$/.exec(freeze);
+  const k = m ? Number(m[1]) : NaN;
+  if (!(k >= 0 && k < layers)) throw new RangeError(`freeze must be 'backbone' or 'features.0-K' with K in 0..${layers - 1}, got ${JSON.stringify(freeze)}`);
+  return Array.from({ length: k + 1 }, (_, i) => i);
+}
+
 export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitResult> {
   const store = o.store;
   const ckptPath = store.path(CHECKPOINT);
@@ -185,11 +202,12 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
     model.loadStateDict(resumed.model);
     await note(`resuming from ${ckptPath}: epoch ${resumed.state.epoch + 1}, batch ${resumed.state.batch}, step ${resumed.state.step}`);
   }
+  const frozen = frozenLayers(o.freeze, model.features.children.size).map((i) => model.features.children.get(String(i))!);
   const trainMode = (): void => {
     model.train();
-    if (o.freeze === 'backbone') model.features.eval(); // frozen BN keeps its running statistics
+    for (const m of frozen) m.eval(); // frozen BN keeps its running statistics
   };
-  if (o.freeze === 'backbone') for (const [k, p] of model.namedParameters()) p.requiresGrad = k.startsWith('classifier.');
+  for (const m of frozen) for (const [, p] of m.namedParameters()) p.requiresGrad = false;
   trainMode();
 
   const spec: OptimizerSpec = {

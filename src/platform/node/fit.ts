@@ -11,7 +11,7 @@ import type { SampleDecoder } from '../../data/loader.js';
 import type { PresetName, PresetSpec } from '../../data/transforms.js';
 import type { Backend, Device } from '../../infer/backend.js';
 import type { LastChannelRule, MobileNetV2 } from '../../models/mobilenetv2.js';
-import { fitLoop, InterruptedError, type FitResult as LoopResult } from '../../train/fit.js';
+import { fitLoop, InterruptedError, type Freeze, type FitResult as LoopResult } from '../../train/fit.js';
 import type { OptimizerName } from '../../train/optim.js';
 import type { ScheduleName } from '../../train/schedule.js';
 import { FileError, FolderStore } from './files.js';
@@ -34,7 +34,7 @@ export interface FitOptions {
   weightDecay?: number;
   /** Registry name or file; the head is replaced when the class count differs. */
   weights?: string;
-  freeze?: 'backbone';
+  freeze?: Freeze;
   alpha?: number;
   inputSize: number;
   lastChannel?: LastChannelRule;
@@ -90,7 +90,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
   const write = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // what is almost surely a mistake: said, not refused
   if (all.classes.length === 1) write(`warning: ${o.data} has one class folder (${all.classes[0]}): there is nothing to tell apart`);
-  if (o.freeze === 'backbone' && !o.weights) write('warning: --freeze backbone without --weights: the head learns on a random, frozen backbone');
+  if (o.freeze && !o.weights) write(`warning: --freeze ${o.freeze} without --weights: ${o.freeze === 'backbone' ? 'the head learns on a random, frozen backbone' : 'the frozen layers keep their random init'}`);
   // a run folder holds one run: another one is refused unless resumed or overwritten
   const held = RUN_FILES.filter((f) => existsSync(join(o.out, f)));
   if (o.resume && o.overwrite) throw new FileError(`${o.out}: give either resume or overwrite, not both`);

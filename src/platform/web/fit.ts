@@ -10,7 +10,7 @@ import { exportModel, type ExportFormat } from '../../infer/export.js';
 import { MobileNetV2Model } from '../../infer/model.js';
 import { Predictor } from '../../infer/predictor.js';
 import { MobileNetV2, type LastChannelRule } from '../../models/mobilenetv2.js';
-import { fitLoop, MemoryStore, type FitProgress } from '../../train/fit.js';
+import { fitLoop, MemoryStore, type FitProgress, type Freeze } from '../../train/fit.js';
 import type { OptimizerName } from '../../train/optim.js';
 import type { ScheduleName } from '../../train/schedule.js';
 import { decodeWebImage, isWebImage, loadWebBatch, WEB_IMAGE_KINDS, type WebImageInput } from './image.js';
@@ -33,7 +33,7 @@ export interface WebFitOptions {
   /** Start from this model (a loaded checkpoint: its head is replaced when the class count differs); default: a new one. */
   model?: MobileNetV2Model<WebImageInput> | MobileNetV2;
   /** 'backbone': train the classifier only (the fast path); default: the whole network. */
-  freeze?: 'backbone';
+  freeze?: Freeze;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -116,7 +116,7 @@ export async function fit(o: WebFitOptions): Promise<WebFitResult> {
       concurrency: 2,
       epochs: o.epochs ?? 5,
       batchSize: o.batchSize ?? 16,
-      lr: o.lr ?? (o.freeze ? 0.01 : 0.001),
+      lr: o.lr ?? (o.freeze === 'backbone' ? 0.01 : 0.001),
       optimizer: o.optimizer ?? 'adamw',
       schedule: o.schedule ?? 'cosine',
       warmupEpochs: o.warmupEpochs,
