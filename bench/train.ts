@@ -28,6 +28,8 @@ const ALPHA = Number(process.env['BENCH_ALPHA'] ?? 1.0);
 const THREADS = Number(process.env['BENCH_THREADS'] ?? os.availableParallelism());
 const STEPS = Number(process.env['BENCH_STEPS'] ?? 6);
 const resultsPath = new URL('../../bench/results.json', import.meta.url);
+/** `node dist/bench/train.js --variant arena-off`: only the step's time and this process's peak RSS, as JSON on stdout (the main run spawns it). */
+const VARIANT = process.argv.includes('--variant') ? process.argv[process.argv.indexOf('--variant') + 1] : undefined;
 
 let peakRss = 0;
 const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
@@ -35,11 +37,33 @@ const timer = setInterval(sample, 20);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** A variant of the step in a process of its own, so its peak RSS is its own. */
+async function variant(name: string): Promise<{ step_ms: number; peak_rss_mb: number }> {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--variant', name], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { step_ms: number; peak_rss_mb: number };
+}
+
 async function main(): Promise<void> {
   const rng = new Generator(0);
   const x = float32([BATCH, 3, SIZE, SIZE], Float32Array.from({ length: BATCH * 3 * SIZE * SIZE }, () => rng.normal()));
   const labels = Array.from({ length: BATCH }, (_, i) => i % 1000);
   const optimizer: OptimizerSpec = { name: 'sgd', momentum: 0.9, weightDecay: 4e-5 };
+  if (VARIANT) {
+    if (VARIANT !== 'arena-off' && VARIANT !== 'default') throw new RangeError(`--variant: arena-off or default, got ${VARIANT}`);
+    const t = new Trainer(new MobileNetV2({ alpha: ALPHA }).train(), nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS, memArena: VARIANT !== 'arena-off' });
+    const times: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const t0 = performance.now();
+      await t.train(x, labels, 0.01, rng);
+      if (i > 0) times.push(performance.now() - t0);
+      sample();
+    }
+    await t.release();
+    clearInterval(timer);
+    process.stdout.write(JSON.stringify({ step_ms: +median(times).toFixed(1), peak_rss_mb: Math.round(peakRss / 2 ** 20) }) + '\n');
+    return;
+  }
 
   const model = new MobileNetV2({ alpha: ALPHA });
   const trainer = new Trainer(model.train(), nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS });
@@ -70,11 +94,21 @@ async function main(): Promise<void> {
   await bareSession.release();
   const overheadMs = median(carried) - median(bareRuns);
   console.log(`Trainer.train ${median(carried).toFixed(0)} ms vs the bare graph run ${median(bareRuns).toFixed(0)} ms: carrying state costs ${overheadMs.toFixed(0)} ms`);
-  // the inference forward of the same batch, timed alternately with the step so noise hits both
+  // the inference forward of the same batch, timed alternately with the step so noise hits both;
+  // and the step with the stem and blocks 0-13 frozen (--freeze features.0-13)
   const infer = new Predictor(new MobileNetV2({ alpha: ALPHA }).eval(), nodeBackend, { threads: THREADS });
   await infer.run(x);
+  const partialModel = new MobileNetV2({ alpha: ALPHA }).train();
+  for (let i = 0; i <= 13; i++) {
+    const m = partialModel.features.children.get(String(i))!;
+    m.eval();
+    for (const [, p] of m.namedParameters()) p.requiresGrad = false;
+  }
+  const partial = new Trainer(partialModel, nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS });
+  await partial.train(x, labels, 0.01, rng);
   const steps: number[] = [];
   const fw: number[] = [];
+  const partialSteps: number[] = [];
   for (let i = 0; i < STEPS; i++) {
     t0 = performance.now();
     await trainer.train(x, labels, 0.01, rng);
@@ -83,8 +117,12 @@ async function main(): Promise<void> {
     t0 = performance.now();
     await infer.run(x);
     fw.push(performance.now() - t0);
+    t0 = performance.now();
+    await partial.train(x, labels, 0.01, rng);
+    partialSteps.push(performance.now() - t0);
   }
   await infer.release();
+  await partial.release();
   // with real JPEG decoding (sharp + Pillow-exact crop/resize, ahead of the step): how long does the step wait?
   let e2e: Record<string, number> | undefined;
   const photos = new URL('../../../shared/fixtures/images', import.meta.url).pathname;
@@ -123,6 +161,10 @@ async function main(): Promise<void> {
 
   const step = median(steps);
   const forward = median(fw);
+  const partialStep = median(partialSteps);
+  const arenaOff = await variant('arena-off');
+  const arenaOn = await variant('default');
+  console.log(`the step in a process of its own: ${arenaOn.step_ms} ms, peak RSS ${arenaOn.peak_rss_mb} MB; without ORT's CPU arena: ${arenaOff.step_ms} ms, peak RSS ${arenaOff.peak_rss_mb} MB`);
   const result = {
     machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), threads: THREADS, node: process.version, date: new Date().toISOString() },
     config: { alpha: ALPHA, input: SIZE, batch: BATCH, optimizer: 'sgd momentum 0.9, wd 4e-5', steps_timed: STEPS },
@@ -135,9 +177,12 @@ async function main(): Promise<void> {
     peak_rss_mb: Math.round(trainOnlyRss / 2 ** 20),
     peak_rss_mb_with_other_sessions: Math.round(trainRss / 2 ** 20),
     ...(e2e ? { with_jpeg_decoding: e2e } : {}),
+    partial_freeze_features_0_13: { step_ms: +partialStep.toFixed(1), step_over_inference_ratio: +(partialStep / forward).toFixed(2), train_images_per_s: +((BATCH * 1000) / partialStep).toFixed(2) },
+    own_process: { arena_on: arenaOn, arena_off: arenaOff },
   };
   console.log(`training step  ${result.step_ms} ms  (${result.train_images_per_s} images/s at batch ${BATCH}, ${SIZE}x${SIZE}, alpha ${ALPHA}, ${THREADS} threads)`);
   console.log(`inference fwd  ${result.inference_forward_ms} ms  -> step / inference = ${result.step_over_inference_ratio}`);
+  console.log(`--freeze features.0-13: step ${result.partial_freeze_features_0_13.step_ms} ms -> step / inference = ${result.partial_freeze_features_0_13.step_over_inference_ratio}`);
   console.log(`first step (compile + warm-up) ${result.first_step_ms} ms; peak RSS training alone ${result.peak_rss_mb} MB (${result.peak_rss_mb_with_other_sessions} MB with the bare-graph session, the inference session and the JPEG loader alive too)`);
   const all = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
   all['train'] = result;

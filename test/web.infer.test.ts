@@ -35,7 +35,7 @@ before(async () => {
     const t = (await loadBatch([{ data: img.data, width: img.width, height: img.height, channels: 3 }], node.preset)).tensor.data as Float32Array;
     writeFileSync(join(pixels, `${p}.tensor`), t);
   }
-  site = await openSite('/blank.html', { weights: WEIGHTS, mounts: { '/photos/': join(REAL, 'photos'), '/pixels/': pixels } });
+  site = await openSite('/blank.html', { weights: WEIGHTS, mounts: { '/photos/': join(REAL, 'photos'), '/pixels/': pixels, '/hub/google/coral/resolve/main/': join(REAL, 'hf_coral'), '/hfdir/': join(REAL, 'hf_coral') } });
   site.server.server.on('request', (req) => requests.push(req.url ?? ''));
   await site.page.evaluate(async () => {
     const lib = await import('/mobilenetv2.web.js' as string);
@@ -189,7 +189,33 @@ test('BAD CALL - the page gets one-line errors: a missing URL (HTTP 404), bytes 
   for (const v of Object.values(r)) assert.equal(v.split('\n').length, 1, v);
 });
 
+test("weights as hf:<org>/<name> (a local hub endpoint) and as a checkpoint folder's URL: the transformers folder of the real weights, Node's answers", async () => {
+  const nodeHf = await load({ weights: join(REAL, 'hf_coral') });
+  const img = await decodeRgb(join(REAL, 'photos', 'parrot.jpg'));
+  const raw = { data: img.data, width: img.width, height: img.height, channels: 3 as const };
+  const want = await nodeHf.classify(raw, 5);
+  await nodeHf.dispose();
+  const r = (await site.page.evaluate(async () => {
+    const g = globalThis as unknown as { lib: { load(o: object): Promise<{ classify(x: unknown, k: number): Promise<unknown>; source: string; dispose(): Promise<void> }> }; raw(n: string): Promise<unknown> };
+    const raw = await g.raw('parrot.jpg');
+    const out: Record<string, unknown> = {};
+    for (const [k, weights] of [['hub', 'hf:google/coral'], ['folder', '/hfdir/']] as const) {
+      const m = await g.lib.load({ weights, endpoint: `${location.origin}/hub` });
+      out[k] = { top: await m.classify(raw, 5), source: m.source };
+      await m.dispose();
+    }
+    return out;
+  })) as Record<string, { top: { index: number; className: string; probability: number }[]; source: string }>;
+  for (const k of ['hub', 'folder']) {
+    assert.deepEqual(r[k]!.top.map((t) => [t.index, t.className]), want.map((t) => [t.index, t.className]), k);
+    r[k]!.top.forEach((t, i) => assert.ok(Math.abs(t.probability - want[i]!.probability) < 1e-5, `${k}: p${i}`));
+  }
+  assert.equal(r['hub']!.source, 'hf:google/coral');
+  assert.equal(want[0]!.className, 'macaw');
+});
+
 test('the page printed no error of its own', () => {
-  const errors = site.console.filter((l) => /^(error|pageerror)/.test(l) && !/status of 404/.test(l));
+  // the one 404 is the missing weights file the BAD CALL test asks for
+  const errors = site.console.filter((l) => /^(error|pageerror)/.test(l) && !/status of 404 .* @ http:\/\/127\.0\.0\.1:\d+\/weights\/nope\.pth$/.test(l));
   assert.deepEqual(errors, []);
 });

@@ -17,6 +17,8 @@ export interface SessionOptions {
    * at batch 32, same speed: docs/training.md).
    */
   memPattern?: boolean;
+  /** ORT's CPU arena (default true): off, freed tensors go back to the allocator at once. */
+  memArena?: boolean;
 }
 
 export interface Session {

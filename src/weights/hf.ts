@@ -88,8 +88,10 @@ export async function readCheckpointFolder(folder: FolderReader): Promise<Checkp
     }
   }
   if (weights === undefined || weightsFile === undefined) throw new WeightsError(`${dir}: no ${WEIGHT_FILES.join(' or ')} in this folder`);
-  const pretrainedCfg = await json('pretrained_cfg.json');
+  // only the files the folder's family has are asked for (a page's console logs every 404)
   let config = await json('config.json');
+  const timm = config === undefined || typeof config['architecture'] === 'string';
+  const pretrainedCfg = timm ? await json('pretrained_cfg.json') : undefined;
   const configFile = config ? path('config.json') : path('pretrained_cfg.json');
   if (!config) {
     if (!pretrainedCfg) throw new WeightsError(`${dir}: no config.json (a transformers or timm checkpoint folder has one)`);
@@ -102,7 +104,7 @@ export async function readCheckpointFolder(folder: FolderReader): Promise<Checkp
     configFile,
     stateDict: readWeightsBytes(weights, weightsFile),
     weightsFile,
-    preprocessor: await json('preprocessor_config.json'),
+    preprocessor: timm ? undefined : await json('preprocessor_config.json'),
     pretrainedCfg: pretrainedCfg ?? (typeof nested === 'object' && nested !== null ? (nested as Record<string, unknown>) : undefined),
   };
 }

@@ -61,7 +61,7 @@ export async function openSite(path = '/', serveOpts: Partial<ServeOptions> = {}
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
   const log: string[] = [];
-  page.on('console', (m: ConsoleMessage) => log.push(`${m.type()}: ${m.text()}`));
+  page.on('console', (m: ConsoleMessage) => log.push(`${m.type()}: ${m.text()}${m.type() === 'error' && m.location().url ? ` @ ${m.location().url}` : ''}`));
   page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
   await page.goto(server.url + path);
   return {
