@@ -1,7 +1,7 @@
 // The demo page (web/) as a user drives it, in real Chromium with Chromium's fake camera: it loads
 // the real weights the server was started with; dropped photos get top-5 bars; the webcam is
 // classified live with frames per second; "teach" makes classes from webcam frames and uploaded
-// pictures, fine-tunes in the page with a live loss curve, tries a picture, and downloads a .pth
+// pictures, fine-tunes in the page with a live loss curve (stopped and continued), tries a picture, and downloads a .pth
 // that reads back as a torchvision state dict with the taught head. Screenshots are written to
 // dist/test-artifacts/.
 import { after, before, test } from 'node:test';
@@ -25,7 +25,7 @@ before(async () => {
 after(() => site?.close());
 
 test('the demo page loads the weights the server offers and says so', async () => {
-  assert.match((await site.page.textContent('#status'))!, /^loaded http:\/\/127\.0\.0\.1:\d+\/weights\/mobilenet_v2_coral_imagenet\.pth \(1000 classes, 1 width\) on wasm in [\d.]+ s$/);
+  assert.match((await site.page.textContent('#status'))!, /^loaded http:\/\/127\.0\.0\.1:\d+\/weights\/mobilenet_v2_coral_imagenet\.pth \(1000 classes, alpha 1\) on wasm in [\d.]+ s$/);
   assert.equal(await site.page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP: WASM threads');
 });
 
@@ -69,6 +69,12 @@ test('teach: classes from webcam frames and pictures, fine-tuned in the page, tr
   await page.setInputFiles('.class[data-class=flower] input[type=file]', [photo('sunflower.png'), photo('dragonfly.png'), photo('bird.png'), photo('kite_and_cold.jpg')]);
   await page.fill('#epochs', '6');
   await page.fill('#input-size', '96');
+  // Stop in the middle, then Train continues the same run from its checkpoint in memory
+  await page.click('#train');
+  await page.waitForFunction(() => /^epoch [2-5]\/6/.test(document.querySelector('#train-status')!.textContent ?? ''), null, { timeout: 300_000 });
+  await page.click('#stop');
+  await page.waitForFunction(() => /Train continues the run$/.test(document.querySelector('#train-status')!.textContent ?? ''), null, { timeout: 120_000 });
+  assert.match((await page.textContent('#train-status'))!, /^stopped (at|after) epoch \d/);
   await page.click('#train');
   await page.waitForFunction(() => document.body.dataset['trained'] === 'true' || document.querySelector('#train-status.error') !== null, null, { timeout: 300_000 });
   const status = (await page.textContent('#train-status'))!;

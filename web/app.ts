@@ -19,6 +19,8 @@ const state: {
   classifier?: Model;
   stream?: MediaStream;
   losses: number[];
+  /** A run stopped with Stop: Train resumes it from its checkpoint in memory. */
+  stopped?: { store: InstanceType<Lib['MemoryStore']>; key: string };
 } = { classes: [], losses: [] };
 // for tests and the curious: window.demo
 (globalThis as unknown as { demo: unknown }).demo = { lib, state };
@@ -252,16 +254,30 @@ function drawCurve(losses: number[], total: number): void {
 
 $('#train').addEventListener('click', async () => {
   const status = $('#train-status');
+  status.className = '';
   const images = state.classes.flatMap((c) => c.images.map((image, i) => ({ image, label: c.name, name: `${c.name} ${i + 1}` })));
+  const stop = new AbortController();
+  const stopButton = $<HTMLButtonElement>('#stop');
+  const trainButton = $<HTMLButtonElement>('#train');
+  const epochs = Number($<HTMLInputElement>('#epochs').value);
+  // the same pictures and settings as a stopped run: Train continues it from its checkpoint in memory
+  const key = JSON.stringify([images.map((x) => `${x.label}:${x.image.size}`), epochs, $<HTMLInputElement>('#input-size').value, $<HTMLInputElement>('#freeze').checked]);
+  const resume = state.stopped?.key === key ? state.stopped : undefined;
+  const store = resume?.store ?? new lib.MemoryStore();
+  if (!resume) state.losses = [];
   try {
     const m = await model();
-    state.losses = [];
-    const epochs = Number($<HTMLInputElement>('#epochs').value);
-    status.textContent = 'compiling the training step...';
+    status.textContent = resume ? 'resuming...' : 'compiling the training step...';
+    stopButton.disabled = false;
+    trainButton.disabled = true;
+    stopButton.onclick = () => stop.abort();
     const t0 = performance.now();
     const r = await lib.fit({
       images,
       model: m,
+      store,
+      resume: resume !== undefined,
+      signal: stop.signal,
       freeze: $<HTMLInputElement>('#freeze').checked ? 'backbone' : undefined,
       epochs,
       batchSize: Math.min(16, images.length),
@@ -280,9 +296,18 @@ $('#train').addEventListener('click', async () => {
     document.body.dataset['trained'] = 'true';
     for (const b of document.querySelectorAll<HTMLButtonElement>('.downloads button')) b.disabled = false;
     $<HTMLButtonElement>('#try-cam').disabled = !state.stream;
+    state.stopped = undefined;
   } catch (e) {
-    status.textContent = (e as Error).message;
-    status.className = 'error';
+    if ((e as { code?: string }).code === 'E_INTERRUPTED') {
+      state.stopped = { store, key };
+      status.textContent = `${(e as Error).message.replace(/; checkpoint written to .*$/, '')}: Train continues the run`;
+    } else {
+      status.textContent = (e as Error).message;
+      status.className = 'error';
+    }
+  } finally {
+    stopButton.disabled = true;
+    trainButton.disabled = false;
   }
 });
 

@@ -57,6 +57,8 @@ export interface WebFitOptions {
   onProgress?: (p: FitProgress) => void;
   onEpoch?: (row: Record<string, number>) => void;
   log?: (line: string) => void;
+  /** Stop after the step in flight: the run checkpoints into `store`, fit rejects with InterruptedError, and `resume` continues it exactly. */
+  signal?: AbortSignal;
 }
 
 export interface WebFitResult {
@@ -134,6 +136,7 @@ export async function fit(o: WebFitOptions): Promise<WebFitResult> {
       device: o.device ?? 'wasm',
       seed: o.seed ?? 0,
       log: o.log,
+      signal: o.signal,
       onProgress: o.onProgress,
       onEpoch: o.onEpoch,
       dataName: `${all.samples.length} pictures`,
