@@ -17,9 +17,9 @@ export class WeightsError extends Error {
  * holding "\n" must not break the line), cut to `max` characters.
  */
 export function clean(s: string, max = 80): string {
-  const cut = s.length > max ? `${s.slice(0, max)}...` : s;
   // eslint-disable-next-line no-control-regex
-  return cut.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  const escaped = s.slice(0, max + 1).replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  return escaped.length > max ? `${escaped.slice(0, max)}...` : escaped;
 }
 
 /** `clean(s)` in double quotes, for keys and names. */

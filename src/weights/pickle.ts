@@ -47,6 +47,12 @@ export interface UnpickleOptions {
   resolveGlobal: (module: string, name: string) => PyCallable | undefined;
   /** Handle BINPERSID/PERSID (torch stores tensor storages out of band with these). */
   persistentLoad?: (pid: PyValue) => PyValue;
+  /**
+   * The size of the file the pickle came from, which the work and container budgets are
+   * proportional to (default: the bytes from `offset` on). A zip's data.pkl may have been
+   * inflated: its budgets follow the archive, not what it inflated to.
+   */
+  fileBytes?: number;
 }
 
 const MARK = Symbol('mark');
@@ -56,12 +62,14 @@ type StackItem = PyValue | typeof MARK;
 const MAX_INT_DIGITS = 4300;
 
 /**
- * Copy work allowed per input byte (plus a floor), in units of ~50 ns: a state_dict pickle needs
- * ~0.2 per byte; memo references re-used by BUILD or calls would otherwise make a 300 KB pickle
- * copy for minutes.
+ * Copy work allowed per input byte (plus a floor), in units of ~50 ns or ~8 bytes of memory: a
+ * state_dict pickle needs ~0.2 per byte; memo references re-used by BUILD or calls would
+ * otherwise make a 300 KB pickle copy for minutes, or a 2 KB one fill 100 MB.
  */
 const WORK_PER_BYTE = 4;
-const WORK_FLOOR = 1 << 20;
+const WORK_FLOOR = 1 << 18;
+/** What one entry put in a Map costs (SETITEM, OrderedDict's pairs), in work units; BUILD's twice (a string key each). */
+const MAP_ENTRY_WORK = 8;
 /**
  * Containers allowed per input byte (a dict counts 2: it holds a Map), plus a floor. torch's
  * state_dict pickles build one per 10-15 bytes; a flood of 1-byte EMPTY_LIST or EMPTY_DICT ops
@@ -94,17 +102,18 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
   const memo = new Map<number, PyValue>();
   const latin1 = new TextDecoder('latin1');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
-  let work = WORK_PER_BYTE * (bytes.length - offset) + WORK_FLOOR;
-  let containers = Math.floor(CONTAINERS_PER_BYTE * (bytes.length - offset)) + CONTAINER_FLOOR;
+  const size = opts.fileBytes ?? bytes.length - offset;
+  let work = WORK_PER_BYTE * size + WORK_FLOOR;
+  let containers = Math.floor(CONTAINERS_PER_BYTE * size) + CONTAINER_FLOOR;
   /** Count a new container against the budget; returns it. */
   const made = <T>(c: T): T => {
     containers -= c instanceof PyDict ? 2 : 1;
-    if (containers < 0) fail(`corrupt pickle: it builds more containers than ${bytes.length} bytes of a state_dict hold (stopped at offset ${pos - 1})`);
+    if (containers < 0) fail(`corrupt pickle: it builds more containers than ${size} bytes of a state_dict hold (stopped at offset ${pos - 1})`);
     return c;
   };
   const spend = (n: number): void => {
     work -= n;
-    if (work < 0) fail(`corrupt pickle: it copies more data than ${bytes.length} bytes can hold (stopped at offset ${pos - 1})`);
+    if (work < 0) fail(`corrupt pickle: it copies more data than ${size} bytes can hold (stopped at offset ${pos - 1})`);
   };
 
   const need = (n: number): number => {
@@ -170,12 +179,13 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
     if (!(args instanceof PyTuple)) fail(`corrupt pickle: arguments of ${c.module}.${c.name} are not a tuple`);
     if (c.call === undefined) fail(`refusing to call ${c.module}.${c.name} (not part of a state_dict)`);
     const items = (args as PyTuple).items;
-    spend(items.reduce((a: number, x) => a + shallowSize(x), 1));
+    spend(items.reduce((a: number, x) => a + shallowSize(x), 1) * (c.name === 'OrderedDict' ? MAP_ENTRY_WORK : 1));
     return made(c.call!(items));
   };
   const setItem = (d: PyValue, k: PyValue, v: PyValue): void => {
     if (!(d instanceof PyDict)) fail(`corrupt pickle: SETITEM on a ${typeName(d)} at offset ${pos - 1}`);
     let key: unknown = k;
+    spend(2);
     if (k instanceof PyTuple) {
       key = tupleKey(k, fail);
       spend((key as string).length);
@@ -363,7 +373,7 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
         if (state instanceof PyTuple && state.items.length === 2) state = state.items[0] ?? null; // (state, slotstate)
         if (!(obj instanceof PyDict)) fail(`refusing BUILD on a ${typeName(obj)} at offset ${at}`);
         if (state instanceof PyDict) {
-          spend(8 * state.entries.size); // String(key) and a Map insert per entry
+          spend(2 * MAP_ENTRY_WORK * state.entries.size); // String(key) and a Map insert per entry
           for (const [k, v] of state.entries) (obj as PyDict).attrs.set(String(k), v);
         } else if (state !== null) {
           fail(`refusing BUILD with a ${typeName(state)} state at offset ${at}`);

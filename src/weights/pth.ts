@@ -19,8 +19,9 @@ import { zipData, zipEntries } from './zip.js';
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
-/** torch.save writes stored (uncompressed) zips; a re-zipped checkpoint may inflate this much. */
+/** torch.save writes stored (uncompressed) zips; a re-zipped checkpoint may inflate this much (plus 256 KB). */
 const ZIP_INFLATE_RATIO = 8;
+const ZIP_SLACK = 1 << 18;
 /**
  * Materialized tensors may total this many times the bytes of their storages (float16 doubles
  * when read as float32; views may share a storage): more is a file whose views repeat storage
@@ -262,7 +263,7 @@ export function looksLikePth(bytes: Uint8Array): boolean {
 
 function loadZip(bytes: Uint8Array, file: string, fail: (m: string) => never): PyValue {
   const entries = zipEntries(bytes, fail);
-  let budget = ZIP_INFLATE_RATIO * bytes.length + SLACK;
+  let budget = ZIP_INFLATE_RATIO * bytes.length + ZIP_SLACK;
   const read = (name: string): Uint8Array => {
     const e = entries.get(name)!;
     const data = zipData(bytes, e, budget, fail);
@@ -279,6 +280,7 @@ function loadZip(bytes: Uint8Array, file: string, fail: (m: string) => never): P
   const refs = new Map<string, StorageRef>();
   const { value } = unpickle(read(pkl), 0, {
     file,
+    fileBytes: bytes.length,
     resolveGlobal: makeResolver(file),
     persistentLoad: (pid) => {
       const r = storageFromPid(pid, fail);

@@ -142,12 +142,12 @@ export function zipData(bytes: Uint8Array, e: ZipEntry, budget: number, fail: (m
     n += chunk.length;
   });
   // A step of k compressed bytes yields at most 1032 k: steps sized so that one step yields at
-  // most ~8x what is left to inflate or 8x the file (2 KB of input at least) catch an entry that
+  // most ~8x what is left to inflate or 8x the file (512 bytes of input at least) catch an entry that
   // lies about its size early, without paying fflate's per-step cost (a 32 KB window copy)
   // thousands of times on an honest one.
   try {
     for (let o = 0; o < raw.length && !over;) {
-      const step = Math.min(1 << 20, Math.max(2048, Math.ceil((8 * Math.max(e.size - n, bytes.length)) / 1032)));
+      const step = Math.min(1 << 20, Math.max(512, Math.ceil((8 * Math.max(e.size - n, bytes.length)) / 1032)));
       inflate.push(raw.subarray(o, o + step), o + step >= raw.length);
       o += step;
     }
