@@ -3,7 +3,7 @@
 // nothing is downloaded (the cache is an empty temporary folder) and no output is left behind.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { float32 } from '../src/tensor.js';
@@ -51,4 +51,35 @@ test('BAD CALL - run --weights IMAGENET1K_V9 (no such registry name) is exit 2 l
   assertOneLine(cli(runArgs('IMAGENET1K_V9'), cwd), 2, 'IMAGENET1K_V9', 'IMAGENET1K_V1', 'IMAGENET1K_V2');
   assert.deepEqual(readdirSync(cwd), []);
   assert.deepEqual(readdirSync(scratch).filter((f) => f === 'cache'), [], 'nothing downloaded, no cache folder made');
+});
+
+// Corrupt and hostile files (test/weights.hostile.test.ts has the library side): exit 3 and one
+// line, never "this looks like a bug" and a trace; and no hang.
+
+/** state_dict_legacy.pth with the BININT1 at byte 288 turned into INT: decimal text over binary opcodes. */
+function corruptLegacy(): Uint8Array {
+  const b = new Uint8Array(readFileSync(fixturePath('pth', 'state_dict_legacy.pth')));
+  assert.equal(b[288], 0x4b);
+  b[288] = 0x49;
+  return b;
+}
+
+test('BAD FILE - predict --weights corrupt.pth (BigInt() of garbage, was exit 1 and a trace) is exit 3, one line naming the file', () => {
+  const cwd = freshDir();
+  writeFileSync(join(cwd, 'corrupt.pth'), corruptLegacy());
+  const line = assertOneLine(cli(['predict', join(data, 'face.jpg'), '--weights', 'corrupt.pth'], cwd), 3, 'corrupt.pth');
+  assert.match(line, /^mobilenetv2: corrupt\.pth: corrupt pickle: INT ".*" at offset 288 is not an integer$/);
+});
+
+test('BAD FILE - run --weights with a 1 MB LONG4 integer (minutes of BigInt shifts before) answers in seconds, exit 3', () => {
+  const cwd = freshDir();
+  const n = 1 << 20;
+  const long = new Uint8Array(3 + 5 + n + 1);
+  long.set([0x80, 0x02, 0x8b, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, 0]);
+  long.fill(0x5a, 7, 7 + n);
+  long[7 + n] = 0x2e;
+  writeFileSync(join(cwd, 'long.pth'), long);
+  const t0 = performance.now();
+  assertOneLine(cli(runArgs('long.pth'), cwd, 30_000), 3, 'long.pth', 'PyTorch magic number');
+  assert.ok(performance.now() - t0 < 30_000);
 });

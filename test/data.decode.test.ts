@@ -68,18 +68,21 @@ function png16(width: number, height: number, colourType: 0 | 2, samples: Uint16
   return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
 }
 
-test('16-bit PNG (RGB and grey): reduced to 8 bits by the high byte', async () => {
+// PIL reads 16-bit RGB by the high byte, but opens 16-bit grey as mode "I", which convert('RGB')
+// clips to 255 (test/data.formats.test.ts checks both against Pillow's own output)
+test('16-bit PNG: RGB reduced to 8 bits by the high byte, grey clipped to 255 as PIL does', async () => {
   const w = 4, h = 2;
   for (const colourType of [2, 0] as const) {
     const v16 = new Uint16Array(w * h * (colourType === 2 ? 3 : 1));
     for (let i = 0; i < v16.length; i++) v16[i] = (i * 7919 + 255) & 0xffff;
+    v16[1] = 100; // below 256: PIL keeps a grey value as it is
     const buf = png16(w, h, colourType, v16);
     const meta = await sharp(buf).metadata();
     assert.equal(meta.depth, 'ushort', 'the test image must really be 16-bit');
     const img = await decodeRgb(buf);
     for (let i = 0; i < w * h * 3; i++) {
-      const v = colourType === 2 ? v16[i] : v16[Math.floor(i / 3)];
-      assert.equal(img.data[i], v >> 8, `colour type ${colourType}, value ${i}: ${v}`);
+      const v = colourType === 2 ? v16[i]! : v16[Math.floor(i / 3)]!;
+      assert.equal(img.data[i], colourType === 2 ? v >> 8 : Math.min(v, 255), `colour type ${colourType}, value ${i}: ${v}`);
     }
   }
 });

@@ -5,7 +5,12 @@
 //   timm          _gen_mobilenet_v2(channel_multiplier, depth_multiplier, fix_stem_head)
 //   keras / TF    keras.applications.MobileNetV2(alpha): SAME padding, BN eps 1e-3, int(c * alpha)
 
+import { WeightsError, describe } from '../weights/errors.js';
+import { bool, jsonObject, num, obj, str, strs } from '../weights/fields.js';
 import type { MobileNetV2Options } from './mobilenetv2.js';
+
+/** Channel divisors above this build no MobileNetV2 anyone trained (published: 8). */
+const MAX_DIVISOR = 256;
 
 /** Width multipliers and input sizes of the TF-slim / Keras / HF ImageNet checkpoints. */
 export const PUBLISHED_ALPHAS = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4] as const;
@@ -37,29 +42,45 @@ export interface HfConfig {
   classifier_dropout_prob?: number;
 }
 
-/** MobileNetV2Config -> our options; anything we do not build is an Error naming the field. */
-export function hfOptions(cfg: HfConfig, file: string): MobileNetV2Options {
-  const bad = (field: string, v: unknown, want: string) => new Error(`${file}: ${field} = ${JSON.stringify(v)} is not supported (${want})`);
-  if (cfg.model_type !== undefined && cfg.model_type !== 'mobilenet_v2') throw bad('model_type', cfg.model_type, "expected 'mobilenet_v2'");
-  const divisor = cfg.depth_divisible_by ?? 8;
-  if ((cfg.min_depth ?? 8) !== divisor) throw bad('min_depth', cfg.min_depth, `must equal depth_divisible_by (${divisor})`);
-  if ((cfg.expand_ratio ?? 6) !== 6) throw bad('expand_ratio', cfg.expand_ratio, 'MobileNetV2 expands by 6');
-  if ((cfg.output_stride ?? 32) !== 32) throw bad('output_stride', cfg.output_stride, 'dilated (segmentation) backbones are not built; 32 only');
-  if ((cfg.hidden_act ?? 'relu6') !== 'relu6') throw bad('hidden_act', cfg.hidden_act, 'relu6 only');
-  if ((cfg.num_channels ?? 3) !== 3) throw bad('num_channels', cfg.num_channels, '3 only');
-  const alpha = cfg.depth_multiplier ?? 1.0;
-  const numClasses = cfg.num_labels ?? (cfg.id2label ? Object.keys(cfg.id2label).length : 1001);
-  const classifier = !cfg.architectures || cfg.architectures.includes('MobileNetV2ForImageClassification');
+/**
+ * MobileNetV2Config -> our options; anything we do not build, and any field of the wrong type,
+ * is a WeightsError naming the file and the field.
+ */
+export function hfOptions(config: HfConfig, file: string): MobileNetV2Options {
+  const cfg = jsonObject(config, file);
+  const bad = (field: string, v: unknown, want: string) => new WeightsError(`${file}: ${field} = ${describe(v)} is not supported (${want})`);
+  const modelType = str(cfg, 'model_type', file);
+  if (modelType !== undefined && modelType !== 'mobilenet_v2') throw bad('model_type', modelType, "expected 'mobilenet_v2'");
+  const divisor = num(cfg, 'depth_divisible_by', file, { int: true, min: 1, max: MAX_DIVISOR }) ?? 8;
+  const minDepth = num(cfg, 'min_depth', file, { int: true, min: 1 }) ?? 8;
+  if (minDepth !== divisor) throw bad('min_depth', minDepth, `must equal depth_divisible_by (${divisor})`);
+  const expand = num(cfg, 'expand_ratio', file);
+  if ((expand ?? 6) !== 6) throw bad('expand_ratio', expand, 'MobileNetV2 expands by 6');
+  const stride = num(cfg, 'output_stride', file);
+  if ((stride ?? 32) !== 32) throw bad('output_stride', stride, 'dilated (segmentation) backbones are not built; 32 only');
+  const act = str(cfg, 'hidden_act', file);
+  if ((act ?? 'relu6') !== 'relu6') throw bad('hidden_act', act, 'relu6 only');
+  const channels = num(cfg, 'num_channels', file);
+  if ((channels ?? 3) !== 3) throw bad('num_channels', channels, '3 only');
+  const alpha = num(cfg, 'depth_multiplier', file, { above: 0 }) ?? 1.0;
+  const labels = obj(cfg, 'id2label', file);
+  if (labels !== undefined) {
+    for (const [k, v] of Object.entries(labels)) if (typeof v !== 'string') throw new WeightsError(`${file}: id2label[${describe(k)}] = ${describe(v)} is not a string`);
+    if (Object.keys(labels).length === 0 && cfg['num_labels'] == null) throw bad('id2label', labels, 'at least one label');
+  }
+  const numClasses = num(cfg, 'num_labels', file, { int: true, min: 1 }) ?? (labels ? Object.keys(labels).length : 1001);
+  const architectures = strs(cfg, 'architectures', file);
+  const classifier = !architectures || architectures.includes('MobileNetV2ForImageClassification');
   return {
     alpha,
     numClasses,
     roundNearest: divisor,
     channelRule: 'hf',
-    tfPadding: cfg.tf_padding ?? true,
-    bnEps: cfg.layer_norm_eps ?? 1e-3,
+    tfPadding: bool(cfg, 'tf_padding', file) ?? true,
+    bnEps: num(cfg, 'layer_norm_eps', file, { above: 0 }) ?? 1e-3,
     // finegrained_output keeps 1280 for depth_multiplier < 1 (the paper's rule); off: 1280 scaled
-    lastChannel: (cfg.finegrained_output ?? true) ? 'paper' : 'seed',
-    firstLayerIsExpansion: cfg.first_layer_is_expansion ?? true,
+    lastChannel: (bool(cfg, 'finegrained_output', file) ?? true) ? 'paper' : 'seed',
+    firstLayerIsExpansion: bool(cfg, 'first_layer_is_expansion', file) ?? true,
     dropout: 0.2,
     includeTop: classifier,
     ...(classifier ? {} : { pooling: 'avg' as const }),

@@ -7,14 +7,15 @@
 import { withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
 import { labelsForHead } from '../data/labels.js';
 import type { StateDict } from '../tensor.js';
-import { WeightsError } from '../weights/errors.js';
-import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type FolderReader } from '../weights/hf.js';
+import { WeightsError, quote } from '../weights/errors.js';
+import { num, str } from '../weights/fields.js';
+import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type CheckpointFolder, type FolderReader } from '../weights/hf.js';
 import { readWeightsBytes, type RegistryEntry } from '../weights/registry.js';
 import { looksLikeSafetensors, readSafetensors } from '../weights/safetensors.js';
 import { readCard, type ModelCard } from './card.js';
 import { guessTimmArchitecture } from '../weights/timm.js';
 import { configFromStateDict } from './config.js';
-import { hfOptions, timmOptions, type HfConfig } from './families.js';
+import { TIMM_VARIANTS, hfOptions, timmOptions, type HfConfig } from './families.js';
 import { detectFamily, toOurStateDict } from './keymaps.js';
 import { INVERTED_RESIDUAL_SETTING, MobileNetV2, type MobileNetV2Options } from './mobilenetv2.js';
 
@@ -62,21 +63,83 @@ function build(opts: MobileNetV2Options, head: HeadOverrides | undefined, sd: St
   return model.eval();
 }
 
-async function fromFolder(reader: FolderReader, opts: CheckpointOptions): Promise<LoadedCheckpoint> {
-  const folder = await readCheckpointFolder(reader);
-  const dir = folder.dir;
-  if (typeof folder.config['architecture'] === 'string') return fromTimm(folder.stateDict, folder.config['architecture'], folder.weightsFile, opts, folder.pretrainedCfg, (folder.config['num_classes'] as number | undefined));
+/**
+ * A floor on the parameters of the model `options` describe (its last 1x1 conv and classifier;
+ * every width is at least 90% of c * alpha and at least the divisor): a config cannot make us
+ * build a model far larger than the weights beside it (depth_multiplier 1000 in a 1 KB config).
+ */
+function checkConfigFitsWeights(options: MobileNetV2Options, sd: StateDict, configFile: string, weightsFile: string): void {
+  let elements = 0;
+  for (const t of sd.values()) elements += t.data.length;
+  const a = options.alpha ?? 1;
+  const d = options.roundNearest ?? 8;
+  const k = options.numClasses ?? 1000;
+  const w = (c: number) => Math.max(d, 0.9 * c * a);
+  const last = typeof options.lastChannel === 'number' ? options.lastChannel : options.lastChannel === 'paper' && a <= 1 ? 1280 : w(1280);
+  const floor = w(320) * last + (options.includeTop === false ? 0 : last * k);
+  if (floor > elements) {
+    throw new WeightsError(`${configFile}: describes a model of over ${Math.round(floor)} parameters (depth_multiplier ${a}, ${k} classes) but ${weightsFile} holds ${elements}`);
+  }
+}
+
+/** What a transformers folder's configs say, checked against its weights before any model is built. */
+export interface HfFolderPlan {
+  options: MobileNetV2Options;
+  labels?: string[];
+  preset: PresetName | PresetSpec;
+}
+
+/** Options, labels and preprocessing of a transformers checkpoint folder; a bad config is a WeightsError naming it. */
+export function planHfFolder(folder: CheckpointFolder, preprocessorFile = `${folder.dir}/preprocessor_config.json`): HfFolderPlan {
+  const file = folder.configFile;
   const cfg = folder.config as HfConfig;
-  const options = hfOptions(cfg, folder.configFile);
-  const sd = toOurStateDict(new MobileNetV2({ ...options, seed: 0 }), 'hf', folder.stateDict, folder.weightsFile);
-  const model = build(options, opts.head, sd, folder.weightsFile);
+  const options = hfOptions(cfg, file);
+  checkConfigFitsWeights(options, folder.stateDict, file, folder.weightsFile);
   const n = options.numClasses!;
   let labels = cfg.id2label ? Array.from({ length: n }, (_, i) => cfg.id2label![String(i)] ?? `class ${i}`) : labelsForHead(n);
   if (labels && labels.length !== n) labels = undefined;
+  const imageSize = num(folder.config, 'image_size', file, { int: true, min: 32 });
   const preset = folder.preprocessor
-    ? presetFromPreprocessor(folder.preprocessor, reader.path?.('preprocessor_config.json') ?? `${dir}/preprocessor_config.json`)
-    : cfg.image_size && cfg.image_size !== 224 ? withInputSize('hf', cfg.image_size) : 'hf';
-  return { model, family: 'hf', source: dir, labels, preset, background: n === 1001 };
+    ? presetFromPreprocessor(folder.preprocessor, preprocessorFile)
+    : imageSize && imageSize !== 224 ? withInputSize('hf', imageSize) : 'hf';
+  return { options, labels, preset };
+}
+
+async function fromFolder(reader: FolderReader, opts: CheckpointOptions): Promise<LoadedCheckpoint> {
+  const folder = await readCheckpointFolder(reader);
+  const architecture = str(folder.config, 'architecture', folder.configFile);
+  if (architecture !== undefined) {
+    const numClasses = num(folder.config, 'num_classes', folder.configFile, { int: true, min: 1 });
+    return fromTimm(folder.stateDict, architecture, folder.weightsFile, opts, folder.pretrainedCfg, numClasses, folder.configFile);
+  }
+  const { options, labels, preset } = planHfFolder(folder, reader.path?.('preprocessor_config.json'));
+  const sd = toOurStateDict(new MobileNetV2({ ...options, seed: 0 }), 'hf', folder.stateDict, folder.weightsFile);
+  const model = build(options, opts.head, sd, folder.weightsFile);
+  return { model, family: 'hf', source: folder.dir, labels, preset, background: options.numClasses === 1001 };
+}
+
+/** What a timm checkpoint (and its pretrained_cfg) says, before any model is built. */
+export interface TimmPlan {
+  options: MobileNetV2Options;
+  numClasses: number;
+  includeTop: boolean;
+  preset: PresetName | PresetSpec;
+}
+
+/**
+ * Options and preprocessing of a timm state dict; `architecture` from its config (checked: a
+ * WeightsError naming `configFile`), else guessed from the shapes.
+ */
+export function planTimm(theirs: StateDict, architecture: string | undefined, file: string, pretrainedCfg?: Record<string, unknown>, numClassesHint?: number, configFile = file): TimmPlan {
+  if (architecture !== undefined && !Object.hasOwn(TIMM_VARIANTS, architecture.split('.')[0]!)) {
+    throw new WeightsError(`${configFile}: architecture ${quote(architecture)} is not a MobileNetV2 we build. Should be one of: ${Object.keys(TIMM_VARIANTS).join(', ')}`);
+  }
+  const arch = architecture ?? guessTimmArchitecture(theirs, file);
+  const numClasses = theirs.get('classifier.weight')?.shape[0] ?? numClassesHint ?? 1000;
+  const options = timmOptions(arch, numClasses);
+  const includeTop = theirs.has('classifier.weight');
+  const preset = pretrainedCfg ? presetFromTimmCfg(pretrainedCfg, configFile) : 'timm';
+  return { options, numClasses, includeTop, preset };
 }
 
 function fromTimm(
@@ -86,14 +149,11 @@ function fromTimm(
   opts: CheckpointOptions,
   pretrainedCfg?: Record<string, unknown>,
   numClassesHint?: number,
+  configFile?: string,
 ): LoadedCheckpoint {
-  const arch = architecture ?? guessTimmArchitecture(theirs, file);
-  const numClasses = theirs.get('classifier.weight')?.shape[0] ?? numClassesHint ?? 1000;
-  const options = timmOptions(arch, numClasses);
-  const includeTop = theirs.has('classifier.weight');
+  const { options, numClasses, includeTop, preset } = planTimm(theirs, architecture, file, pretrainedCfg, numClassesHint, configFile);
   const sd = toOurStateDict(new MobileNetV2({ ...options, includeTop, seed: 0 }), 'timm', theirs, file);
   const model = build({ ...options, includeTop, ...(includeTop ? {} : { pooling: 'avg' as const }) }, opts.head, sd, file);
-  const preset = pretrainedCfg ? presetFromTimmCfg(pretrainedCfg, file) : 'timm';
   return { model, family: 'timm', source: file, labels: labelsForHead(numClasses), preset, background: numClasses === 1001 };
 }
 
@@ -114,7 +174,12 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
       // a training checkpoint (train/checkpoint.ts): the model's tensors are model.<key>
       stateDict = new Map([...tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice(6), t]));
       if (!card) {
-        const classes = (JSON.parse(metadata['checkpoint']) as { classes?: unknown }).classes;
+        let classes: unknown;
+        try {
+          classes = (JSON.parse(metadata['checkpoint']) as { classes?: unknown } | null)?.classes;
+        } catch {
+          throw new WeightsError(`${file}: its "checkpoint" metadata is not valid JSON`);
+        }
         if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) card = { config: {}, classes };
       }
     }

@@ -6,7 +6,8 @@
 
 import type { PresetSpec } from '../data/transforms.js';
 import { resolvePreset } from '../data/transforms.js';
-import { WeightsError } from './errors.js';
+import { WeightsError, clean, describe } from './errors.js';
+import { bool, jsonObject, num, nums, obj, str, type Json } from './fields.js';
 import { readWeightsBytes } from './registry.js';
 import type { StateDict } from '../tensor.js';
 
@@ -50,7 +51,7 @@ export function parseJson<T>(bytes: Uint8Array, file: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (e) {
-    throw new WeightsError(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new WeightsError(`${file}: not valid JSON (${clean((e as Error).message, 120)})`);
   }
 }
 
@@ -74,9 +75,7 @@ export async function readCheckpointFolder(folder: FolderReader): Promise<Checkp
   const json = async (f: string): Promise<Record<string, unknown> | undefined> => {
     const b = await folder.read(f);
     if (b === undefined) return undefined;
-    const v = parseJson<unknown>(b, path(f));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new WeightsError(`${path(f)}: not a JSON object`);
-    return v as Record<string, unknown>;
+    return jsonObject(parseJson<unknown>(b, path(f)), path(f));
   };
   let weightsFile: string | undefined;
   let weights: Uint8Array | undefined;
@@ -97,7 +96,6 @@ export async function readCheckpointFolder(folder: FolderReader): Promise<Checkp
     if (!pretrainedCfg) throw new WeightsError(`${dir}: no config.json (a transformers or timm checkpoint folder has one)`);
     config = { architecture: pretrainedCfg['architecture'], pretrained_cfg: pretrainedCfg };
   }
-  const nested = config['pretrained_cfg'];
   return {
     dir,
     config,
@@ -105,34 +103,47 @@ export async function readCheckpointFolder(folder: FolderReader): Promise<Checkp
     stateDict: readWeightsBytes(weights, weightsFile),
     weightsFile,
     preprocessor: timm ? undefined : await json('preprocessor_config.json'),
-    pretrainedCfg: pretrainedCfg ?? (typeof nested === 'object' && nested !== null ? (nested as Record<string, unknown>) : undefined),
+    pretrainedCfg: pretrainedCfg ?? obj(config, 'pretrained_cfg', configFile),
   };
 }
 
 const PIL_RESAMPLE: Record<number, 'bilinear' | 'bicubic'> = { 2: 'bilinear', 3: 'bicubic' };
 
+/** `size` / `crop_size`: an int, or an object of ints (shortest_edge, height, width). */
+function sizeField(pp: Json, key: string, file: string): number | Json | undefined {
+  const v = pp[key];
+  if (typeof v === 'number') return num(pp, key, file, { int: true, min: 1 });
+  const o = obj(pp, key, file);
+  if (o) for (const k of ['shortest_edge', 'height', 'width']) num(o, k, file, { int: true, min: 1 }, `${key}.${k}`);
+  return o;
+}
+
 /**
  * transformers' MobileNetV2ImageProcessor config -> a PresetSpec: shortest_edge resize (PIL
  * resample 2 bilinear / 3 bicubic), crop_size center crop with numpy's floor offsets,
- * rescale 1/255, image_mean / image_std. What it cannot express is an Error naming the field.
+ * rescale 1/255, image_mean / image_std. What it cannot express, and any field of the wrong
+ * type, is a WeightsError naming the file and the field.
  */
-export function presetFromPreprocessor(pp: Record<string, unknown>, file: string): PresetSpec {
+export function presetFromPreprocessor(config: Record<string, unknown>, file: string): PresetSpec {
+  const pp = jsonObject(config, file);
   const bad = (what: string) => new WeightsError(`${file}: ${what} is not supported`);
-  const size = pp['size'] as { shortest_edge?: number; height?: number; width?: number } | number | undefined;
-  const shortest = typeof size === 'number' ? size : size?.shortest_edge;
-  if (pp['do_resize'] === false || typeof shortest !== 'number') throw bad(`size ${JSON.stringify(size)} (only {"shortest_edge": n})`);
-  const crop = pp['crop_size'] as { height?: number; width?: number } | number | undefined;
-  const [ch, cw] = typeof crop === 'number' ? [crop, crop] : [crop?.height, crop?.width];
-  if (pp['do_center_crop'] === false || typeof ch !== 'number' || ch !== cw) throw bad(`crop_size ${JSON.stringify(crop)} (a square center crop is needed)`);
-  const resample = (pp['resample'] as number | undefined) ?? 2;
+  const size = sizeField(pp, 'size', file);
+  const shortest = typeof size === 'number' ? size : (size?.['shortest_edge'] as number | undefined);
+  if (bool(pp, 'do_resize', file) === false || shortest === undefined) throw bad(`size ${describe(size)} (only {"shortest_edge": n})`);
+  const crop = sizeField(pp, 'crop_size', file);
+  const [ch, cw] = typeof crop === 'number' ? [crop, crop] : [crop?.['height'], crop?.['width']];
+  if (bool(pp, 'do_center_crop', file) === false || typeof ch !== 'number' || ch !== cw) throw bad(`crop_size ${describe(crop)} (a square center crop is needed)`);
+  if (ch > shortest) throw bad(`crop_size ${ch} larger than size.shortest_edge ${shortest}`);
+  const resample = num(pp, 'resample', file) ?? 2;
   const interpolation = PIL_RESAMPLE[resample];
   if (!interpolation) throw bad(`resample ${resample} (2 bilinear or 3 bicubic)`);
-  const rescale = (pp['rescale_factor'] as number | undefined) ?? 1 / 255;
-  if (pp['do_rescale'] === false || Math.abs(rescale - 1 / 255) > 1e-12) throw bad(`rescale ${JSON.stringify(rescale)} (1/255 only)`);
-  const normalize = pp['do_normalize'] !== false;
-  const mean = normalize ? ((pp['image_mean'] as number[] | undefined) ?? [0.5, 0.5, 0.5]) : [0, 0, 0];
-  const std = normalize ? ((pp['image_std'] as number[] | undefined) ?? [0.5, 0.5, 0.5]) : [1, 1, 1];
-  if (mean.length !== 3 || std.length !== 3) throw bad('image_mean / image_std of other than 3 values');
+  const rescale = num(pp, 'rescale_factor', file) ?? 1 / 255;
+  if (bool(pp, 'do_rescale', file) === false || Math.abs(rescale - 1 / 255) > 1e-12) throw bad(`rescale ${describe(rescale)} (1/255 only)`);
+  const normalize = bool(pp, 'do_normalize', file) !== false;
+  // transformers broadcasts a single number to the three channels
+  const mean = normalize ? (nums(pp, 'image_mean', file, 3, {}, true) ?? [0.5, 0.5, 0.5]) : [0, 0, 0];
+  const std = normalize ? (nums(pp, 'image_std', file, 3, {}, true) ?? [0.5, 0.5, 0.5]) : [1, 1, 1];
+  if (std.includes(0)) throw bad(`image_std ${describe(std)} (a zero divides by zero)`);
   return resolvePreset({
     resize: shortest,
     crop: ch,
@@ -147,16 +158,19 @@ export function presetFromPreprocessor(pp: Record<string, unknown>, file: string
  * timm's pretrained_cfg -> a PresetSpec: resize floor(size / crop_pct), bicubic/bilinear,
  * center crop rounded as torchvision's CenterCrop (timm uses it), mean / std.
  */
-export function presetFromTimmCfg(cfg: Record<string, unknown>, file: string): PresetSpec {
-  const input = (cfg['input_size'] as number[] | undefined) ?? [3, 224, 224];
+export function presetFromTimmCfg(config: Record<string, unknown>, file: string): PresetSpec {
+  const cfg = jsonObject(config, file);
+  const input = nums(cfg, 'input_size', file, 3, { int: true, min: 1 }) ?? [3, 224, 224];
   const size = input[1]!;
-  if (input[2] !== size) throw new WeightsError(`${file}: non-square input_size ${JSON.stringify(input)} is not supported`);
-  const cropPct = (cfg['crop_pct'] as number | undefined) ?? 0.875;
-  if ((cfg['crop_mode'] ?? 'center') !== 'center') throw new WeightsError(`${file}: crop_mode ${JSON.stringify(cfg['crop_mode'])} is not supported (center only)`);
-  const interp = (cfg['interpolation'] as string | undefined) ?? 'bicubic';
-  if (interp !== 'bicubic' && interp !== 'bilinear') throw new WeightsError(`${file}: interpolation "${interp}" is not supported (bicubic, bilinear)`);
-  const mean = (cfg['mean'] as number[] | undefined) ?? [0.485, 0.456, 0.406];
-  const std = (cfg['std'] as number[] | undefined) ?? [0.229, 0.224, 0.225];
+  if (input[2] !== size) throw new WeightsError(`${file}: non-square input_size ${describe(input)} is not supported`);
+  const cropPct = num(cfg, 'crop_pct', file, { above: 0, max: 1 }) ?? 0.875;
+  const cropMode = str(cfg, 'crop_mode', file) ?? 'center';
+  if (cropMode !== 'center') throw new WeightsError(`${file}: crop_mode ${describe(cropMode)} is not supported (center only)`);
+  const interp = str(cfg, 'interpolation', file) ?? 'bicubic';
+  if (interp !== 'bicubic' && interp !== 'bilinear') throw new WeightsError(`${file}: interpolation ${describe(interp)} is not supported (bicubic, bilinear)`);
+  const mean = nums(cfg, 'mean', file, 3) ?? [0.485, 0.456, 0.406];
+  const std = nums(cfg, 'std', file, 3) ?? [0.229, 0.224, 0.225];
+  if (std.includes(0)) throw new WeightsError(`${file}: std ${describe(std)} is not supported (a zero divides by zero)`);
   return resolvePreset({
     resize: Math.floor(size / cropPct),
     crop: size,

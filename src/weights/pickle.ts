@@ -2,9 +2,12 @@
 // It knows the opcodes that torch.save emits (protocol 2 by default, 4/5 when asked) and only
 // the globals a state_dict needs; any other global is refused by name before anything is built.
 // It also holds a tiny pickle writer (protocol 2), enough to write a state_dict as torch does.
+// The input is untrusted: every length is checked against the bytes left, the VM is a loop (no
+// recursion, whatever the nesting), and work that copies data (BUILD, calls) is charged against a
+// budget proportional to the input, so memo references cannot multiply a small pickle's cost.
 
 import { plainBytes } from './dtype.js';
-import { WeightsError } from './errors.js';
+import { WeightsError, clean, quote } from './errors.js';
 
 /** A Python tuple (kept apart from lists so that shapes and persistent ids read as tuples). */
 export class PyTuple {
@@ -14,8 +17,15 @@ export class PyTuple {
 /** A Python dict or OrderedDict; `attrs` holds what BUILD set (e.g. OrderedDict._metadata). */
 export class PyDict {
   readonly entries = new Map<unknown, PyValue>();
-  readonly attrs = new Map<string, PyValue>();
+  private attrMap: Map<string, PyValue> | undefined;
   constructor(readonly ordered: boolean) {}
+  /** Made on first use: most dicts have none, and a Map is ~100 bytes. */
+  get attrs(): Map<string, PyValue> {
+    return (this.attrMap ??= new Map());
+  }
+  get attrCount(): number {
+    return this.attrMap?.size ?? 0;
+  }
 }
 
 /** A global that the allow-list resolved: calling it (REDUCE/NEWOBJ) runs `call` on plain data. */
@@ -37,10 +47,44 @@ export interface UnpickleOptions {
   resolveGlobal: (module: string, name: string) => PyCallable | undefined;
   /** Handle BINPERSID/PERSID (torch stores tensor storages out of band with these). */
   persistentLoad?: (pid: PyValue) => PyValue;
+  /**
+   * The size of the file the pickle came from, which the work and container budgets are
+   * proportional to (default: the bytes from `offset` on). A zip's data.pkl may have been
+   * inflated: its budgets follow the archive, not what it inflated to.
+   */
+  fileBytes?: number;
 }
 
 const MARK = Symbol('mark');
 type StackItem = PyValue | typeof MARK;
+
+/** Python's int() refuses decimal strings longer than this (sys.int_info.default_max_str_digits). */
+const MAX_INT_DIGITS = 4300;
+
+/**
+ * Copy work allowed per input byte (plus a floor), in units of ~50 ns or ~8 bytes of memory: a
+ * state_dict pickle needs ~0.2 per byte; memo references re-used by BUILD or calls would
+ * otherwise make a 300 KB pickle copy for minutes, or a 2 KB one fill 100 MB.
+ */
+const WORK_PER_BYTE = 4;
+const WORK_FLOOR = 1 << 18;
+/** What one entry put in a Map costs (SETITEM, OrderedDict's pairs), in work units; BUILD's twice (a string key each). */
+const MAP_ENTRY_WORK = 8;
+/**
+ * Containers allowed per input byte (a dict counts 2: it holds a Map), plus a floor. torch's
+ * state_dict pickles build one per 10-15 bytes; a flood of 1-byte EMPTY_LIST or EMPTY_DICT ops
+ * would otherwise cost 200-250 bytes of memory per input byte.
+ */
+const CONTAINERS_PER_BYTE = 1 / 4;
+const CONTAINER_FLOOR = 1 << 14;
+
+/** The shallow size of a value: what copying it once costs. */
+function shallowSize(v: PyValue): number {
+  if (typeof v === 'string' || v instanceof Uint8Array || Array.isArray(v)) return v.length;
+  if (v instanceof PyTuple) return v.items.length;
+  if (v instanceof PyDict) return v.entries.size + v.attrCount;
+  return 1;
+}
 
 /**
  * Unpickle one pickle starting at `offset`; returns the value and the offset just past STOP.
@@ -58,6 +102,19 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
   const memo = new Map<number, PyValue>();
   const latin1 = new TextDecoder('latin1');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const size = opts.fileBytes ?? bytes.length - offset;
+  let work = WORK_PER_BYTE * size + WORK_FLOOR;
+  let containers = Math.floor(CONTAINERS_PER_BYTE * size) + CONTAINER_FLOOR;
+  /** Count a new container against the budget; returns it. */
+  const made = <T>(c: T): T => {
+    containers -= c instanceof PyDict ? 2 : 1;
+    if (containers < 0) fail(`corrupt pickle: it builds more containers than ${size} bytes of a state_dict hold (stopped at offset ${pos - 1})`);
+    return c;
+  };
+  const spend = (n: number): void => {
+    work -= n;
+    if (work < 0) fail(`corrupt pickle: it copies more data than ${size} bytes can hold (stopped at offset ${pos - 1})`);
+  };
 
   const need = (n: number): number => {
     if (pos + n > bytes.length) fail(`truncated pickle: needed ${n} more bytes at offset ${pos} of ${bytes.length}`);
@@ -113,7 +170,7 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
   };
   const global = (module: string, name: string): PyCallable => {
     const g = opts.resolveGlobal(module, name);
-    if (g === undefined) fail(`refusing to load global ${module}.${name} (not part of a state_dict)`);
+    if (g === undefined) fail(`refusing to load global ${clean(module)}.${clean(name)} (not part of a state_dict)`);
     return g!;
   };
   const call = (fn: PyValue, args: PyValue): PyValue => {
@@ -121,22 +178,48 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
     const c = fn as PyCallable;
     if (!(args instanceof PyTuple)) fail(`corrupt pickle: arguments of ${c.module}.${c.name} are not a tuple`);
     if (c.call === undefined) fail(`refusing to call ${c.module}.${c.name} (not part of a state_dict)`);
-    return c.call!((args as PyTuple).items);
+    const items = (args as PyTuple).items;
+    spend(items.reduce((a: number, x) => a + shallowSize(x), 1) * (c.name === 'OrderedDict' ? MAP_ENTRY_WORK : 1));
+    return made(c.call!(items));
   };
   const setItem = (d: PyValue, k: PyValue, v: PyValue): void => {
     if (!(d instanceof PyDict)) fail(`corrupt pickle: SETITEM on a ${typeName(d)} at offset ${pos - 1}`);
-    (d as PyDict).entries.set(k instanceof PyTuple ? JSON.stringify(k.items, jsonSafe) : k, v);
+    let key: unknown = k;
+    spend(2);
+    if (k instanceof PyTuple) {
+      key = tupleKey(k, fail);
+      spend((key as string).length);
+    }
+    (d as PyDict).entries.set(key, v);
   };
   const appendTo = (l: PyValue, items: PyValue[]): void => {
     if (!Array.isArray(l)) fail(`corrupt pickle: APPEND on a ${typeName(l)} at offset ${pos - 1}`);
-    (l as PyValue[]).push(...items);
+    // one at a time: push(...items) overflows the stack for ~100k items
+    for (const x of items) (l as PyValue[]).push(x);
   };
+  const int = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
   const decodeLong = (b: Uint8Array): number | bigint => {
-    // Little-endian two's complement of any length.
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-    if (b.length > 0 && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    // Little-endian two's complement of any length, through hex (linear; shifting a BigInt byte
+    // by byte is quadratic in the length).
+    if (b.length === 0) return 0;
+    let hex = '';
+    for (let i = b.length - 1; i >= 0; i--) hex += HEX[b[i]!];
+    let v = BigInt(`0x${hex}`);
+    if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+    return int(v);
+  };
+  // INT / LONG / PUT / GET text lines: decimal as Python's int() reads it, or a one-line error.
+  const textInt = (s: string, what: string, at: number): bigint => {
+    const t = s.trim().replace(/^([+-]?\d+(?:_\d+)*)L?$/, '$1');
+    if (!/^[+-]?\d+(?:_\d+)*$/.test(t)) fail(`corrupt pickle: ${what} ${quote(s, 40)} at offset ${at} is not an integer`);
+    const digits = t.replace(/[+_-]/g, '');
+    if (digits.length > MAX_INT_DIGITS) fail(`corrupt pickle: ${what} of ${digits.length} digits at offset ${at} (Python refuses over ${MAX_INT_DIGITS})`);
+    return BigInt(t.replace(/_/g, ''));
+  };
+  const memoKey = (s: string, what: string, at: number): number => {
+    const v = textInt(s, what, at);
+    if (v < 0n || v > 0xffffffffn) fail(`corrupt pickle: ${what} memo key ${v} at offset ${at} is out of range`);
+    return Number(v);
   };
 
   for (;;) {
@@ -174,19 +257,18 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
         const s = line();
         if (s === '00') stack.push(false);
         else if (s === '01') stack.push(true);
-        else {
-          const v = BigInt(s);
-          stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        }
+        else stack.push(int(textInt(s, 'INT', at)));
         break;
       }
-      case 0x4c: { // LONG (text)
-        const v = BigInt(line().replace(/L$/, ''));
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        break;
-      }
+      case 0x4c: stack.push(int(textInt(line(), 'LONG', at))); break; // LONG (text)
       case 0x47: stack.push(dv.getFloat64(need(8), false)); break; // BINFLOAT (big-endian)
-      case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT (text)
+      case 0x46: { // FLOAT (text), as Python's float() reads it
+        const s = line();
+        if (!FLOAT_TEXT.test(s)) fail(`corrupt pickle: FLOAT ${quote(s, 40)} at offset ${at} is not a number`);
+        const t = s.trim().toLowerCase().replace(/_/g, '');
+        stack.push(/nan/.test(t) ? NaN : /inf/.test(t) ? (t.startsWith('-') ? -Infinity : Infinity) : Number(t));
+        break;
+      }
       case 0x58: stack.push(str(take(u32()))); break; // BINUNICODE
       case 0x8c: stack.push(str(take(u8()))); break; // SHORT_BINUNICODE
       case 0x8d: stack.push(str(take(u64()))); break; // BINUNICODE8
@@ -196,24 +278,24 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
       case 0x43: stack.push(take(u8()).slice()); break; // SHORT_BINBYTES
       case 0x8e: stack.push(take(u64()).slice()); break; // BINBYTES8
       case 0x96: stack.push(take(u64()).slice()); break; // BYTEARRAY8
-      case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
+      case 0x29: stack.push(made(new PyTuple([]))); break; // EMPTY_TUPLE
+      case 0x74: stack.push(made(new PyTuple(popMark()))); break; // TUPLE
+      case 0x85: stack.push(made(new PyTuple([pop()]))); break; // TUPLE1
       case 0x86: { // TUPLE2
         const b = pop();
         const a = pop();
-        stack.push(new PyTuple([a, b]));
+        stack.push(made(new PyTuple([a, b])));
         break;
       }
       case 0x87: { // TUPLE3
         const c = pop();
         const b = pop();
         const a = pop();
-        stack.push(new PyTuple([a, b, c]));
+        stack.push(made(new PyTuple([a, b, c])));
         break;
       }
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x6c: stack.push(popMark()); break; // LIST
+      case 0x5d: stack.push(made([])); break; // EMPTY_LIST
+      case 0x6c: stack.push(made(popMark())); break; // LIST
       case 0x61: { // APPEND
         const v = pop();
         appendTo(top(), [v]);
@@ -224,10 +306,10 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
         appendTo(top(), items);
         break;
       }
-      case 0x7d: stack.push(new PyDict(false)); break; // EMPTY_DICT
+      case 0x7d: stack.push(made(new PyDict(false))); break; // EMPTY_DICT
       case 0x64: { // DICT
         const items = popMark();
-        const d = new PyDict(false);
+        const d = made(new PyDict(false));
         for (let i = 0; i + 1 < items.length; i += 2) setItem(d, items[i]!, items[i + 1]!);
         stack.push(d);
         break;
@@ -245,13 +327,13 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
         for (let i = 0; i < items.length; i += 2) setItem(d, items[i]!, items[i + 1]!);
         break;
       }
-      case 0x8f: stack.push([]); break; // EMPTY_SET (sets are read as lists)
+      case 0x8f: stack.push(made([])); break; // EMPTY_SET (sets are read as lists)
       case 0x90: { // ADDITEMS
         const items = popMark();
         appendTo(top(), items);
         break;
       }
-      case 0x91: stack.push(popMark()); break; // FROZENSET
+      case 0x91: stack.push(made(popMark())); break; // FROZENSET
       case 0x63: { // GLOBAL "module\nname\n"
         const module = line();
         const name = line();
@@ -291,17 +373,18 @@ export function unpickle(input: Uint8Array, offset: number, opts: UnpickleOption
         if (state instanceof PyTuple && state.items.length === 2) state = state.items[0] ?? null; // (state, slotstate)
         if (!(obj instanceof PyDict)) fail(`refusing BUILD on a ${typeName(obj)} at offset ${at}`);
         if (state instanceof PyDict) {
+          spend(2 * MAP_ENTRY_WORK * state.entries.size); // String(key) and a Map insert per entry
           for (const [k, v] of state.entries) (obj as PyDict).attrs.set(String(k), v);
         } else if (state !== null) {
           fail(`refusing BUILD with a ${typeName(state)} state at offset ${at}`);
         }
         break;
       }
-      case 0x70: memo.set(Number(line()), top()); break; // PUT
+      case 0x70: memo.set(memoKey(line(), 'PUT', at), top()); break; // PUT
       case 0x71: memo.set(u8(), top()); break; // BINPUT
       case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
       case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x67: stack.push(getMemo(Number(line()))); break; // GET
+      case 0x67: stack.push(getMemo(memoKey(line(), 'GET', at))); break; // GET
       case 0x68: stack.push(getMemo(u8())); break; // BINGET
       case 0x6a: stack.push(getMemo(u32())); break; // LONG_BINGET
       case 0x51: { // BINPERSID
@@ -335,13 +418,48 @@ const REFUSED_OPS: Record<number, string> = {
   0x53: 'STRING', 0x56: 'UNICODE',
 };
 
-function jsonSafe(_k: string, v: unknown): unknown {
-  return typeof v === 'bigint' ? v.toString() : v;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+// Python's float(): decimal or exponent notation, inf, infinity, nan, surrounding whitespace
+const FLOAT_TEXT = /^\s*[+-]?(?:(?:\d+(?:_\d+)*)?\.?\d*(?:_\d+)*(?:[eE][+-]?\d+(?:_\d+)*)?|inf|infinity|nan)\s*$/i;
+
+const CLOSE_TUPLE = Symbol(')');
+const CLOSE_LIST = Symbol(']');
+const COMMA = Symbol(',');
+
+/**
+ * A tuple used as a dict key becomes a string, so that equal tuples are one key as in Python.
+ * Built without recursion and bounded: a tuple can hold itself (through a list) or be a
+ * memo-shared tree of exponential size.
+ */
+function tupleKey(t: PyTuple, fail: (m: string) => never): string {
+  const MAX = 4096;
+  let out = '';
+  const todo: (PyValue | symbol)[] = [t];
+  while (todo.length > 0) {
+    if (out.length > MAX) fail(`corrupt pickle: a dict key tuple is over ${MAX} characters long`);
+    const v = todo.pop()!;
+    if (v === CLOSE_TUPLE || v === CLOSE_LIST || v === COMMA) out += (v as symbol).description;
+    else if (v instanceof PyTuple || Array.isArray(v)) {
+      const items = v instanceof PyTuple ? v.items : v;
+      if (items.length > MAX) fail(`corrupt pickle: a dict key tuple is over ${MAX} characters long`);
+      out += v instanceof PyTuple ? '(' : '[';
+      todo.push(v instanceof PyTuple ? CLOSE_TUPLE : CLOSE_LIST);
+      for (let i = items.length - 1; i >= 0; i--) {
+        todo.push(items[i]!);
+        if (i > 0) todo.push(COMMA);
+      }
+    } else {
+      out += typeof v === 'string' ? JSON.stringify(v) : typeof v === 'bigint' ? v.toString() : v === null ? 'None' : typeof v === 'object' ? `<${typeName(v)}>` : String(v);
+    }
+  }
+  return out;
 }
 
 /** A short Python-ish name for a value, for error messages. */
 export function typeName(v: unknown): string {
   if (v === null) return 'None';
+  if (v === undefined) return 'nothing';
   if (typeof v === 'boolean') return 'bool';
   if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
   if (typeof v === 'bigint') return 'int';

@@ -6,15 +6,31 @@
 //    int64 element count + raw little-endian bytes.
 // Tensors are `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)` calls, which
 // we turn into plain data; views (offsets, non-contiguous strides) are materialized.
+// Files are untrusted: what a file may make us allocate is bounded by its size (zip entries
+// inflate to at most ZIP_INFLATE_RATIO x the file, tensors materialize to at most
+// MATERIALIZE_RATIO x their storages), checked before anything is allocated.
 
-import { unzipSync } from 'fflate';
 import { numel, shapeStr, type StateDict, type Tensor } from '../tensor.js';
 import { ELEMENT_SIZE, decodeElements, loadedDType, plainBytes, tensorBytes, type FileDType } from './dtype.js';
-import { WeightsError } from './errors.js';
+import { WeightsError, clean, quote } from './errors.js';
 import { PickleWriter, PyCallable, PyDict, PyTuple, typeName, unpickle, type PyValue } from './pickle.js';
+import { zipData, zipEntries } from './zip.js';
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
+
+/** torch.save writes stored (uncompressed) zips; a re-zipped checkpoint may inflate this much (plus 256 KB). */
+const ZIP_INFLATE_RATIO = 8;
+const ZIP_SLACK = 1 << 18;
+/**
+ * Materialized tensors may total this many times the bytes of their storages (float16 doubles
+ * when read as float32; views may share a storage): more is a file whose views repeat storage
+ * elements to blow up (stride 0, thousands of tensors on one storage).
+ */
+const MATERIALIZE_RATIO = 4;
+const SLACK = 1 << 20;
+/** torch's own limit on the number of dimensions of a tensor. */
+const MAX_DIMS = 64;
 
 const STORAGE_DTYPES: Record<string, FileDType> = {
   FloatStorage: 'F32', DoubleStorage: 'F64', HalfStorage: 'F16', BFloat16Storage: 'BF16',
@@ -49,8 +65,10 @@ class StorageType {
 function intList(v: PyValue, what: string, fail: (m: string) => never): number[] {
   if (!(v instanceof PyTuple) && !Array.isArray(v)) fail(`${what} is a ${typeName(v)}, not a tuple`);
   const items = v instanceof PyTuple ? v.items : (v as PyValue[]);
+  if (items.length > MAX_DIMS) fail(`${what} has ${items.length} dimensions (torch allows ${MAX_DIMS})`);
   return items.map((x) => {
     if (typeof x !== 'number' || !Number.isSafeInteger(x)) fail(`${what} holds ${typeName(x)}, not an int`);
+    if ((x as number) < 0) fail(`${what} holds ${x as number}, a negative number`);
     return x as number;
   });
 }
@@ -115,11 +133,11 @@ function storageFromPid(pid: PyValue, fail: (m: string) => never): StorageRef {
   const st = type instanceof PyCallable ? storageTypes.get(type) : undefined;
   if (st === undefined) fail(`persistent id names storage type ${typeName(type)}, not a torch storage`);
   if (typeof key !== 'string') fail(`storage key is a ${typeName(key)}, not a str`);
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) fail(`storage "${String(key)}" has a bad element count ${String(n)}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) fail(`storage ${quote(key as string)} has a bad element count ${clean(String(n))}`);
   // Legacy storage views: view_metadata = (view_key, offset, view_size), offset in elements.
   if (view instanceof PyTuple) {
     const [, off] = view.items;
-    if (typeof off !== 'number') fail(`storage view "${String(key)}" has a bad offset`);
+    if (typeof off !== 'number' || !Number.isSafeInteger(off) || off < 0) fail(`storage view ${quote(key as string)} has a bad offset`);
     return new StorageRef(key as string, st!.dtype, n as number, off as number);
   }
   return new StorageRef(key as string, st!.dtype, n as number, 0);
@@ -131,10 +149,15 @@ interface StorageData {
   dtype: FileDType;
 }
 
-/** Replace every TensorRef in the object graph by a materialized Tensor. */
-function materializeAll(root: PyValue, storage: (key: string) => StorageData, fail: (m: string) => never): PyValue {
+/**
+ * Replace every TensorRef in the object graph by a materialized Tensor. The walk is a loop over
+ * an explicit stack (a pickle may nest a million levels deep); `budget` bounds the bytes the
+ * tensors may materialize to.
+ */
+function materializeAll(root: PyValue, storage: (key: string) => StorageData, budget: number, fail: (m: string) => never): PyValue {
   const done = new Map<object, PyValue>();
   const decoded = new Map<string, Float32Array | BigInt64Array>();
+  let left = budget;
 
   const tensor = (t: TensorRef, where: string): Tensor => {
     const s = storage(t.storage.key);
@@ -148,7 +171,11 @@ function materializeAll(root: PyValue, storage: (key: string) => StorageData, fa
     let last = start;
     for (let d = 0; d < t.size.length; d++) last += (t.size[d]! - 1) * t.stride[d]!;
     if (n > 0 && (last >= total || start >= total)) {
-      fail(`tensor ${where}: ${shapeStr(t.size)} at offset ${start} needs storage element ${last} but storage "${t.storage.key}" has ${total} (truncated file?)`);
+      fail(`tensor ${where}: ${shapeStr(t.size)} at offset ${start} needs storage element ${last} but storage ${quote(t.storage.key)} has ${total} (truncated file?)`);
+    }
+    left -= n * (dtype === 'int64' ? 8 : 4);
+    if (left < 0) {
+      fail(`tensor ${where}: ${shapeStr(t.size)} would make the tensors total more than ${MATERIALIZE_RATIO}x the bytes of their storages (views repeating storage elements?)`);
     }
     // Row-major strides of this shape: if they match, the data is one contiguous run.
     let contiguous = true;
@@ -170,7 +197,10 @@ function materializeAll(root: PyValue, storage: (key: string) => StorageData, fa
     return { dtype: dtype!, shape: [...t.size], data } as Tensor;
   };
 
-  const walk = (v: PyValue, where: string): PyValue => {
+  // Containers are replaced in place; a value is visited once (shared and cyclic references).
+  const todo: (PyDict | PyValue[] | PyTuple)[] = [];
+  const todoWhere: string[] = [];
+  const visit = (v: PyValue, where: string): PyValue => {
     if (v === null || typeof v !== 'object') return v;
     const seen = done.get(v);
     if (seen !== undefined) return seen;
@@ -179,25 +209,26 @@ function materializeAll(root: PyValue, storage: (key: string) => StorageData, fa
       done.set(v, t);
       return t;
     }
-    if (v instanceof PyDict) {
+    if (v instanceof PyDict || Array.isArray(v) || v instanceof PyTuple) {
       done.set(v, v);
-      for (const [k, x] of v.entries) v.entries.set(k, walk(x, typeof k === 'string' ? `"${k}"` : where));
-      for (const [k, x] of v.attrs) v.attrs.set(k, walk(x, where));
-      return v;
-    }
-    if (Array.isArray(v)) {
-      done.set(v, v);
-      for (let i = 0; i < v.length; i++) v[i] = walk(v[i]!, where);
-      return v;
-    }
-    if (v instanceof PyTuple) {
-      done.set(v, v);
-      for (let i = 0; i < v.items.length; i++) v.items[i] = walk(v.items[i]!, where);
-      return v;
+      todo.push(v);
+      todoWhere.push(where);
     }
     return v;
   };
-  return walk(root, 'at top level');
+  const top = visit(root, 'at top level');
+  while (todo.length > 0) {
+    const v = todo.pop()!;
+    const where = todoWhere.pop()!;
+    if (v instanceof PyDict) {
+      for (const [k, x] of v.entries) v.entries.set(k, visit(x, typeof k === 'string' ? quote(k) : where));
+      if (v.attrCount > 0) for (const [k, x] of v.attrs) v.attrs.set(k, visit(x, where));
+    } else {
+      const items = v instanceof PyTuple ? v.items : v;
+      for (let i = 0; i < items.length; i++) items[i] = visit(items[i]!, where);
+    }
+  }
+  return top;
 }
 
 /** Copy a strided view out of a flat storage. */
@@ -231,20 +262,25 @@ export function looksLikePth(bytes: Uint8Array): boolean {
 }
 
 function loadZip(bytes: Uint8Array, file: string, fail: (m: string) => never): PyValue {
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(bytes);
-  } catch (e) {
-    return fail(`corrupt or truncated zip archive (${(e as Error).message})`);
-  }
-  const pkl = Object.keys(files).find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
+  const entries = zipEntries(bytes, fail);
+  let budget = ZIP_INFLATE_RATIO * bytes.length + ZIP_SLACK;
+  const read = (name: string): Uint8Array => {
+    const e = entries.get(name)!;
+    const data = zipData(bytes, e, budget, fail);
+    if (e.method !== 0) budget -= e.size;
+    return data;
+  };
+  const pkl = [...entries.keys()].find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
   if (pkl === undefined) return fail('zip archive has no data.pkl: not a file written by torch.save');
   const dir = pkl.slice(0, pkl.length - 'data.pkl'.length);
-  const order = files[`${dir}byteorder`];
-  if (order !== undefined && new TextDecoder().decode(order).trim() !== 'little') fail('big-endian checkpoints are not supported');
+  if (entries.has(`${dir}byteorder`)) {
+    const order = entries.get(`${dir}byteorder`)!.size <= 16 ? new TextDecoder().decode(read(`${dir}byteorder`)).trim() : '?';
+    if (order !== 'little') fail('big-endian checkpoints are not supported');
+  }
   const refs = new Map<string, StorageRef>();
-  const { value } = unpickle(files[pkl]!, 0, {
+  const { value } = unpickle(read(pkl), 0, {
     file,
+    fileBytes: bytes.length,
     resolveGlobal: makeResolver(file),
     persistentLoad: (pid) => {
       const r = storageFromPid(pid, fail);
@@ -252,11 +288,16 @@ function loadZip(bytes: Uint8Array, file: string, fail: (m: string) => never): P
       return r;
     },
   });
-  return materializeAll(value, (key) => {
-    const b = files[`${dir}data/${key}`];
-    if (b === undefined) fail(`zip archive lacks storage ${dir}data/${key}`);
-    return { bytes: b!, dtype: refs.get(key)!.dtype };
-  }, fail);
+  let storageBytes = 0;
+  const loaded = new Map<string, StorageData>();
+  for (const [key, ref] of refs) {
+    const name = `${dir}data/${key}`;
+    if (!entries.has(name)) fail(`zip archive lacks storage ${quote(name)}`);
+    const b = read(name);
+    storageBytes += b.length;
+    loaded.set(key, { bytes: b, dtype: ref.dtype });
+  }
+  return materializeAll(value, (key) => loaded.get(key)!, MATERIALIZE_RATIO * storageBytes + SLACK, fail);
 }
 
 function loadLegacy(bytes: Uint8Array, file: string, fail: (m: string) => never): PyValue {
@@ -287,22 +328,24 @@ function loadLegacy(bytes: Uint8Array, file: string, fail: (m: string) => never)
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = keysPickle.end;
   const storages = new Map<string, StorageData>();
+  let storageBytes = 0;
   for (const key of keys as string[]) {
     const ref = refs.get(key);
-    if (ref === undefined) fail(`legacy storage "${key}" is listed but no tensor uses it`);
-    if (pos + 8 > bytes.length) fail(`truncated file: storage "${key}" header at byte ${pos} is past the end (${bytes.length} bytes)`);
+    if (ref === undefined) fail(`legacy storage ${quote(key)} is listed but no tensor uses it`);
+    if (pos + 8 > bytes.length) fail(`truncated file: storage ${quote(key)} header at byte ${pos} is past the end (${bytes.length} bytes)`);
     const count = Number(dv.getBigInt64(pos, true));
     const nbytes = count * ELEMENT_SIZE[ref!.dtype];
     pos += 8;
-    if (count < 0 || pos + nbytes > bytes.length) fail(`truncated file: storage "${key}" needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.length}`);
+    if (count < 0 || pos + nbytes > bytes.length) fail(`truncated file: storage ${quote(key)} needs ${nbytes} bytes at byte ${pos} but the file has ${bytes.length}`);
     storages.set(key, { bytes: bytes.subarray(pos, pos + nbytes), dtype: ref!.dtype });
+    storageBytes += nbytes;
     pos += nbytes;
   }
   return materializeAll(obj.value, (key) => {
     const s = storages.get(key);
-    if (s === undefined) fail(`legacy file lacks the data of storage "${key}"`);
+    if (s === undefined) fail(`legacy file lacks the data of storage ${quote(key)}`);
     return s!;
-  }, fail);
+  }, MATERIALIZE_RATIO * storageBytes + SLACK, fail);
 }
 
 /**
@@ -358,12 +401,11 @@ export function findStateDict(obj: PyValue, file: string): StateDict {
     if (candidates.length === 1) found = candidates[0];
   }
   if (found === undefined) {
+    const anyTensor = [...d.entries.values()].some(isTensor);
     for (const [k, v] of d.entries) {
-      if (typeof k === 'string' && !isTensor(v) && [...d.entries.values()].some(isTensor)) {
-        fail(`state_dict entry "${k}" is a ${typeName(v)}, not a tensor`);
-      }
+      if (typeof k === 'string' && !isTensor(v) && anyTensor) fail(`state_dict entry ${quote(k)} is a ${typeName(v)}, not a tensor`);
     }
-    const keys = [...d.entries.keys()].map(String).slice(0, 10).join(', ');
+    const keys = [...d.entries.keys()].slice(0, 10).map((k) => clean(String(k), 40)).join(', ');
     fail(`no state_dict found (top-level keys: ${keys || 'none'})`);
   }
   const sd: StateDict = new Map();

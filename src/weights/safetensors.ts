@@ -5,7 +5,7 @@
 
 import { numel, shapeStr, type StateDict, type Tensor } from '../tensor.js';
 import { ELEMENT_SIZE, decodeElements, loadedDType, plainBytes, tensorBytes, type FileDType } from './dtype.js';
-import { WeightsError } from './errors.js';
+import { WeightsError, clean, describe, quote } from './errors.js';
 
 /** The reference implementation refuses headers above 100 MB; so do we. */
 const MAX_HEADER = 100_000_000;
@@ -52,7 +52,7 @@ export function readSafetensors(input: Uint8Array, file: string): Safetensors {
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
-    fail(`not a safetensors file: header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    fail(`not a safetensors file: header is not valid JSON (${clean((e as Error).message, 120)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('safetensors header is not a JSON object');
 
@@ -62,20 +62,20 @@ export function readSafetensors(input: Uint8Array, file: string): Safetensors {
     if (key === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('__metadata__ is not an object');
       for (const [mk, mv] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof mv !== 'string') fail(`__metadata__.${mk} is not a string`);
+        if (typeof mv !== 'string') fail(`__metadata__.${clean(mk)} is not a string`);
         metadata[mk] = mv as string;
       }
       continue;
     }
     const info = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof info !== 'object' || info === null) fail(`tensor "${key}": entry is not an object`);
+    if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`tensor ${quote(key)}: entry is not an object`);
     const dtype = info.dtype;
-    if (typeof dtype !== 'string' || !(dtype in ELEMENT_SIZE)) fail(`tensor "${key}": unknown dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(ELEMENT_SIZE, dtype)) fail(`tensor ${quote(key)}: unknown dtype ${describe(dtype)}`);
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every(isNonNegInt)) fail(`tensor "${key}": shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every(isNonNegInt)) fail(`tensor ${quote(key)}: shape ${describe(shape)} is not a list of non-negative integers`);
     const off = info.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isNonNegInt) || off[0] > off[1]) {
-      fail(`tensor "${key}": data_offsets ${JSON.stringify(off)} is not [begin, end] with begin <= end`);
+      fail(`tensor ${quote(key)}: data_offsets ${describe(off)} is not [begin, end] with begin <= end`);
     }
     entries.push({ key, dtype: dtype as FileDType, shape: shape as number[], begin: (off as number[])[0]!, end: (off as number[])[1]! });
   }
@@ -85,16 +85,16 @@ export function readSafetensors(input: Uint8Array, file: string): Safetensors {
   for (const e of entries) {
     const want = numel(e.shape) * ELEMENT_SIZE[e.dtype];
     if (e.end - e.begin !== want) {
-      fail(`tensor "${e.key}": ${e.dtype} ${shapeStr(e.shape)} needs ${want} bytes but data_offsets [${e.begin}, ${e.end}] span ${e.end - e.begin}`);
+      fail(`tensor ${quote(e.key)}: ${e.dtype} ${clean(shapeStr(e.shape))} needs ${want} bytes but data_offsets [${e.begin}, ${e.end}] span ${e.end - e.begin}`);
     }
-    if (e.end > dataLen) fail(`truncated safetensors file: tensor "${e.key}" ends at byte ${e.end} of a ${dataLen}-byte data section`);
+    if (e.end > dataLen) fail(`truncated safetensors file: tensor ${quote(e.key)} ends at byte ${e.end} of a ${dataLen}-byte data section`);
   }
   // The tensors must tile [0, dataLen): sort by begin and walk.
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   for (const e of sorted) {
-    if (e.begin < pos) fail(`tensor "${e.key}" overlaps another tensor (data_offsets [${e.begin}, ${e.end}])`);
-    if (e.begin > pos) fail(`gap in the data section before tensor "${e.key}" (bytes ${pos}..${e.begin} belong to no tensor)`);
+    if (e.begin < pos) fail(`tensor ${quote(e.key)} overlaps another tensor (data_offsets [${e.begin}, ${e.end}])`);
+    if (e.begin > pos) fail(`gap in the data section before tensor ${quote(e.key)} (bytes ${pos}..${e.begin} belong to no tensor)`);
     pos = e.end;
   }
   if (pos !== dataLen) fail(`data section has ${dataLen - pos} trailing bytes that belong to no tensor`);
@@ -104,7 +104,7 @@ export function readSafetensors(input: Uint8Array, file: string): Safetensors {
   const tensors: StateDict = new Map();
   for (const e of sorted) {
     const dtype = loadedDType(e.dtype);
-    if (dtype === undefined) fail(`tensor "${e.key}": dtype ${e.dtype} is not supported (only F32, F16, BF16, F64 and I64)`);
+    if (dtype === undefined) fail(`tensor ${quote(e.key)}: dtype ${e.dtype} is not supported (only F32, F16, BF16, F64 and I64)`);
     const data = decodeElements(bytes, dataStart + e.begin, numel(e.shape), e.dtype);
     tensors.set(e.key, { dtype: dtype!, shape: e.shape, data } as Tensor);
   }

@@ -2,13 +2,16 @@
 // (libvips); the geometry and the normalization are the pure functions of data/transforms.ts.
 // Decoding is made to match PIL's `Image.open(f).convert('RGB')`: no EXIF rotation, embedded ICC
 // profiles ignored, grey replicated to three channels, alpha dropped (not composited), 16-bit
-// reduced to 8-bit.
+// reduced to 8-bit (16-bit grey clipped and CMYK converted with PIL's arithmetic: pil.ts); BMP
+// decoded in TypeScript (data/bmp.ts).
 
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import sharp, { type KernelEnum, type Sharp } from 'sharp';
 import { checkRaw, ImageError, prepareBatch, type BatchResult, type RawImage } from '../../data/image.js';
 import { centerCropOffsets, normalizeToChw, resizedShape, resolvePreset, transformRgb, type PresetName, type PresetSpec, type RgbImage } from '../../data/transforms.js';
+import { BmpError, MAX_PIXELS, decodeBmp, isBmp } from '../../data/bmp.js';
+import { decodeAsPil, pilConversion } from './pil.js';
 
 export { ImageError, type BatchResult, type RawImage } from '../../data/image.js';
 
@@ -45,6 +48,7 @@ export function describeInput(input: ImageInput): string {
 function problemOf(err: unknown): string {
   const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
   if (/unsupported image format/i.test(msg)) return 'not an image (unsupported format)';
+  if (/exceeds pixel limit/i.test(msg)) return `image over ${MAX_PIXELS} pixels, the limit PIL also enforces (a decompression bomb?)`;
   if (/premature end|truncated|unexpected end|not enough data|read error|out of order/i.test(msg)) {
     return `truncated or corrupt image (${msg})`;
   }
@@ -53,7 +57,8 @@ function problemOf(err: unknown): string {
 
 function sharpFor(input: ImageInput, opts: DecodeOptions): Sharp {
   const common = { autoOrient: opts.autoOrient ?? false, ignoreIcc: true, pages: 1, page: 0 } as const;
-  if (typeof input === 'string' || input instanceof Uint8Array) return sharp(input, common);
+  // PIL refuses files over 2 x Image.MAX_IMAGE_PIXELS; sharp's own default limit is higher
+  if (typeof input === 'string' || input instanceof Uint8Array) return sharp(input, { ...common, limitInputPixels: MAX_PIXELS });
   return sharp(input.data, { ...common, raw: { width: input.width, height: input.height, channels: input.channels } });
 }
 
@@ -68,6 +73,15 @@ async function checkFile(path: string): Promise<void> {
   }
 }
 
+/** A BMP (libvips reads none) decoded in TypeScript, or its ImageError. */
+function bmpRgb(bytes: Uint8Array, input: ImageInput): RgbImage {
+  try {
+    return decodeBmp(bytes);
+  } catch (e) {
+    throw e instanceof BmpError ? new ImageError(describeInput(input), e.message) : e;
+  }
+}
+
 /**
  * Decodes an image to 8-bit RGB, as PIL's `Image.open(f).convert('RGB')` would:
  * (H, W, C) in any depth/colourspace -> (H, W, 3) uint8. Throws ImageError for users' files.
@@ -79,8 +93,15 @@ export async function decodeRgb(input: ImageInput, opts: DecodeOptions = {}): Pr
     checkRaw(input);
   }
   try {
-    // toColourspace('srgb') replicates grey, maps 16-bit to 8-bit and CMYK to RGB; alpha is dropped unblended.
-    const { data, info } = await sharpFor(input, opts)
+    // the bytes are read here (sharp would read the file anyway): BMP, CMYK and 16-bit grey are
+    // told by their headers, and decoded as PIL does (data/bmp.ts, pil.ts)
+    const bytes = typeof input === 'string' ? await readFile(input) : input instanceof Uint8Array ? input : undefined;
+    if (bytes && isBmp(bytes)) return bmpRgb(bytes, input);
+    const s = sharpFor(bytes ?? input, opts);
+    const pil = bytes && (await pilConversion(bytes, s));
+    if (pil) return await decodeAsPil(s, pil);
+    // toColourspace('srgb') replicates grey, maps 16-bit to 8-bit; alpha is dropped unblended.
+    const { data, info } = await s
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -88,6 +109,7 @@ export async function decodeRgb(input: ImageInput, opts: DecodeOptions = {}): Pr
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (e) {
+    if (e instanceof ImageError) throw e;
     throw new ImageError(describeInput(input), problemOf(e));
   }
 }
