@@ -41,7 +41,7 @@ export type { HfConfig } from './models/families.js';
 export { keyMap, toOurStateDict, detectFamily } from './models/keymaps.js';
 export { parseHfName, presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder } from './weights/hf.js';
 export type { FolderReader } from './weights/hf.js';
-export { guessTimmArchitecture } from './weights/timm.js';
+export { guessTimmArchitecture, timmStageRepeats } from './models/config.js';
 // images: presets and transforms (decoding is per platform)
 export { PRESETS, resolvePreset, withInputSize, transformRgb } from './data/transforms.js';
 export type { PresetName, PresetSpec, RgbImage } from './data/transforms.js';

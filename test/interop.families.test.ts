@@ -13,7 +13,7 @@ import { keyMap } from '../src/models/keymaps.js';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { tfSamePads } from '../src/nn/layers.js';
 import { summary } from '../src/models/summary.js';
-import { guessTimmArchitecture } from '../src/weights/timm.js';
+import { guessTimmArchitecture } from '../src/models/config.js';
 
 //                 alpha: [params (M), MACs (M) at 96, 128, 160, 192, 224]; undefined: no checkpoint
 const PUBLISHED: Record<number, [number, (number | undefined)[]]> = {

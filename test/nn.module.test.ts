@@ -81,6 +81,14 @@ test('BAD CALL - constructor validates its arguments', () => {
   assert.throws(() => new MobileNetV2({ alpha: 0 }), RangeError);
   assert.throws(() => new MobileNetV2({ numClasses: 0 }), /numClasses must be an integer >= 1/);
   assert.throws(() => new MobileNetV2({ lastChannel: 'keras' as never }), /lastChannel must be 'seed' or 'paper'/);
+  assert.throws(() => new MobileNetV2({ channelRule: 'tfjs' as never }), /channelRule must be 'torchvision', 'hf', 'keras', got tfjs/);
+  // torchvision's check of the table: non-empty, four numbers a row
+  assert.throws(() => new MobileNetV2({}, []), /inverted residual setting must be a non-empty list of \[t, c, n, s\] rows/);
+  assert.throws(() => new MobileNetV2({}, [[1, 16, 1]] as never), /inverted residual setting/);
+  assert.throws(() => new MobileNetV2({}, [[1, 16, 0, 1]]), /inverted residual setting/);
+  // a reduced table builds (the STYLE's test on a reduced table)
+  const small = new MobileNetV2({ numClasses: 4 }, [[1, 16, 1, 1], [6, 24, 1, 2]]);
+  assert.equal(small.features.children.size, 4, 'stem, two blocks, last conv');
 });
 
 test('configFromStateDict reads alpha, classes and the last-channel rule off a checkpoint', () => {

@@ -7,7 +7,39 @@
 
 import { WeightsError, describe } from '../weights/errors.js';
 import { bool, jsonObject, num, obj, str, strs } from '../weights/fields.js';
-import type { MobileNetV2Options } from './mobilenetv2.js';
+import { roundHalfEven } from '../numbers.js';
+import { makeDivisible, type ChannelRule, type MobileNetV2Options } from './mobilenetv2.js';
+
+/**
+ * How each family turns the table's widths into channels at width multiplier alpha and divisor d:
+ * the blocks' outputs, the stem, the expansion. A new family is one entry.
+ */
+export const CHANNEL_RULES: Readonly<Record<ChannelRule, { block(c: number, alpha: number, d: number): number; stem(alpha: number, d: number): number; hidden(inCh: number, t: number, d: number): number }>> = {
+  // torchvision (and timm's round_channels): makeDivisible(c * alpha); the expansion round(in * t)
+  torchvision: { block: (c, a, d) => makeDivisible(c * a, d), stem: (a, d) => makeDivisible(32 * a, d), hidden: (i, t) => Math.round(i * t) },
+  // transformers: makeDivisible(round(c * alpha)) and the expansion makeDivisible(round(in * t))
+  hf: { block: (c, a, d) => makeDivisible(roundHalfEven(c * a), d), stem: (a, d) => makeDivisible(roundHalfEven(32 * a), d), hidden: (i, t, d) => makeDivisible(roundHalfEven(i * t), d) },
+  // keras.applications: makeDivisible(int(c * alpha)) for blocks, the stem makeDivisible(32 * alpha), the expansion in * t
+  keras: { block: (c, a, d) => makeDivisible(Math.trunc(c * a), d), stem: (a, d) => makeDivisible(32 * a, d), hidden: (i, t) => Math.round(i * t) },
+};
+
+/** A model's widths by its family's rule: block(c), the stem, the expansion, the last conv. */
+export function familyWidths(o: { channelRule: ChannelRule; alpha: number; roundNearest: number; stemChannels?: number; lastChannel: 'seed' | 'paper' | number }) {
+  const r = CHANNEL_RULES[o.channelRule];
+  const block = (c: number) => r.block(c, o.alpha, o.roundNearest);
+  return {
+    block,
+    stem: o.stemChannels ?? r.stem(o.alpha, o.roundNearest),
+    hidden: (inCh: number, t: number) => r.hidden(inCh, t, o.roundNearest),
+    // 'seed' scales 1280 with alpha; 'paper' only above 1; a number is that many channels (timm's 110d/120d)
+    last: typeof o.lastChannel === 'number' ? o.lastChannel : o.lastChannel === 'seed' || o.alpha > 1 ? block(1280) : 1280,
+  };
+}
+
+/** timm's per-stage depth: each stage repeats ceil(n * d) blocks, the first and last stage kept at n. */
+export function stageRepeats(ns: readonly number[], depthMultiplier: number): number[] {
+  return ns.map((n, i) => (i === 0 || i === ns.length - 1 || depthMultiplier === 1 ? n : Math.ceil(n * depthMultiplier)));
+}
 
 /** Channel divisors above this build no MobileNetV2 anyone trained (published: 8). */
 const MAX_DIVISOR = 256;

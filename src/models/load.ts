@@ -13,8 +13,8 @@ import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type C
 import { readWeightsBytes, type RegistryEntry } from '../weights/registry.js';
 import { looksLikeSafetensors, readSafetensors } from '../weights/safetensors.js';
 import { readCard, type ModelCard } from './card.js';
-import { guessTimmArchitecture } from '../weights/timm.js';
-import { configFromStateDict } from './config.js';
+
+import { configFromStateDict, guessTimmArchitecture } from './config.js';
 import { TIMM_VARIANTS, hfOptions, timmOptions, type HfConfig } from './families.js';
 import { detectFamily, toOurStateDict } from './keymaps.js';
 import { INVERTED_RESIDUAL_SETTING, MobileNetV2, type MobileNetV2Options } from './mobilenetv2.js';

@@ -13,7 +13,7 @@ import { fill_, kaimingNormalFanOut_, normal_ } from '../nn/init.js';
 import { Generator } from '../random.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from '../nn/layers.js';
 import { Module, type EmitContext } from '../nn/module.js';
-import { roundHalfEven } from '../numbers.js';
+import { CHANNEL_RULES, familyWidths, stageRepeats } from './families.js';
 
 
 /**
@@ -177,73 +177,44 @@ export class MobileNetV2 extends Module {
     private readonly setting = INVERTED_RESIDUAL_SETTING,
   ) {
     super();
-    const {
-      numClasses = 1000, alpha = 1.0, roundNearest = 8, dropout = 0.2, lastChannel = 'seed', seed = 0,
-      tfPadding = false, bnEps = 1e-5, channelRule = 'torchvision', stemChannels, depthMultiplier = 1,
-      firstLayerIsExpansion = true, includeTop = true, pooling, classifierActivation = null,
-    } = opts;
-    if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`MobileNetV2: numClasses must be an integer >= 1, got ${numClasses}`);
-    if (!(alpha > 0) || !Number.isFinite(alpha)) throw new RangeError(`MobileNetV2: alpha must be > 0, got ${alpha}`);
-    if (!Number.isInteger(roundNearest) || roundNearest < 1) throw new RangeError(`MobileNetV2: roundNearest must be an integer >= 1, got ${roundNearest}`);
-    if (lastChannel !== 'seed' && lastChannel !== 'paper' && !(Number.isInteger(lastChannel) && (lastChannel as number) >= 1)) {
-      throw new RangeError(`MobileNetV2: lastChannel must be 'seed' or 'paper' (or a channel count), got ${String(lastChannel)}`);
-    }
-    if (!(bnEps > 0)) throw new RangeError(`MobileNetV2: bnEps must be > 0, got ${bnEps}`);
-    if (channelRule !== 'torchvision' && channelRule !== 'hf' && channelRule !== 'keras') {
-      throw new RangeError(`MobileNetV2: channelRule must be 'torchvision', 'hf' or 'keras', got ${String(channelRule)}`);
-    }
-    if (stemChannels !== undefined && !(Number.isInteger(stemChannels) && stemChannels >= 1)) throw new RangeError(`MobileNetV2: stemChannels must be an integer >= 1, got ${stemChannels}`);
-    if (!(depthMultiplier > 0) || !Number.isFinite(depthMultiplier)) throw new RangeError(`MobileNetV2: depthMultiplier must be > 0, got ${depthMultiplier}`);
-    if (pooling !== undefined && pooling !== 'avg' && pooling !== 'max') throw new RangeError(`MobileNetV2: pooling must be 'avg', 'max' or undefined, got ${String(pooling)}`);
-    if (pooling !== undefined && includeTop) throw new RangeError(`MobileNetV2: pooling applies only with includeTop: false (the classifier always average-pools)`);
-    if (classifierActivation !== null && classifierActivation !== 'softmax') throw new RangeError(`MobileNetV2: classifierActivation must be 'softmax' or null, got ${String(classifierActivation)}`);
-    this.numClasses = numClasses;
-    this.alpha = alpha;
-    this.tfPadding = tfPadding;
-    this.bnEps = bnEps;
-    this.channelRule = channelRule;
-    this.includeTop = includeTop;
-    this.pooling = pooling;
-    this.classifierActivation = classifierActivation;
-    this.lastChannelRule = typeof lastChannel === 'number' ? 'fixed' : lastChannel;
-    const style: LayerStyle = { tfPadding, bnEps };
+    const o = checkOptions(opts);
+    checkSetting(setting);
+    this.numClasses = o.numClasses;
+    this.alpha = o.alpha;
+    this.tfPadding = o.tfPadding;
+    this.bnEps = o.bnEps;
+    this.channelRule = o.channelRule;
+    this.includeTop = o.includeTop;
+    this.pooling = o.pooling;
+    this.classifierActivation = o.classifierActivation;
+    this.lastChannelRule = typeof o.lastChannel === 'number' ? 'fixed' : o.lastChannel;
+    const style: LayerStyle = { tfPadding: o.tfPadding, bnEps: o.bnEps };
+    const widths = familyWidths(o); // the family's channel rounding (families.ts)
 
-    // c -> channels at this alpha, by the family's rule
-    const width = (c: number): number =>
-      channelRule === 'hf' ? makeDivisible(roundHalfEven(c * alpha), roundNearest)
-        : channelRule === 'keras' ? makeDivisible(Math.trunc(c * alpha), roundNearest)
-          : makeDivisible(c * alpha, roundNearest);
-    // Keras scales the stem without truncating (makeDivisible(32 * alpha)); the others as any block
-    let inputChannel = stemChannels ?? (channelRule === 'keras' ? makeDivisible(32 * alpha, roundNearest) : width(32));
-    this.lastChannel =
-      typeof lastChannel === 'number' ? lastChannel
-        : lastChannel === 'seed' ? width(1280)
-          : alpha > 1 ? width(1280) : 1280; // 'paper': no alpha < 1 on the last conv
-
-    // timm's per-stage depth: ceil(n * d), first and last stage fixed
-    this.stageRepeats = setting.map(([, , n], i) => (i === 0 || i === setting.length - 1 || depthMultiplier === 1 ? n : Math.ceil(n * depthMultiplier)));
-
-    const features: Module[] = [new ConvBNReLU(3, inputChannel, 3, 2, 1, style)]; // conv1
+    // building first layer
+    let inputChannel = widths.stem;
+    this.lastChannel = widths.last;
+    this.stageRepeats = stageRepeats(setting.map(([, , n]) => n), o.depthMultiplier);
+    const features: Module[] = [new ConvBNReLU(3, inputChannel, 3, 2, 1, style)];
+    // building inverted residual blocks
     setting.forEach(([t, c, , s], stage) => {
-      const outputChannel = width(c);
+      const outputChannel = widths.block(c);
       for (let i = 0; i < this.stageRepeats[stage]!; i++) {
         const stride = i === 0 ? s : 1;
-        // every width is a multiple of 8, so the expansion agrees in all three families; HF still
-        // rounds it (makeDivisible(round(in * t))), the others take round(in * t)
-        const hiddenChannel = channelRule === 'hf' ? makeDivisible(roundHalfEven(inputChannel * t), roundNearest) : Math.round(inputChannel * t);
-        const forceExpand = features.length === 1 && !firstLayerIsExpansion;
-        features.push(new InvertedResidual(inputChannel, outputChannel, stride, t, { ...style, hiddenChannel, forceExpand }));
+        const forceExpand = features.length === 1 && !o.firstLayerIsExpansion;
+        features.push(new InvertedResidual(inputChannel, outputChannel, stride, t, { ...style, hiddenChannel: widths.hidden(inputChannel, t), forceExpand }));
         inputChannel = outputChannel;
       }
     });
-    features.push(new ConvBNReLU(inputChannel, this.lastChannel, 1, 1, 1, style)); // conv2
+    // building last several layers
+    features.push(new ConvBNReLU(inputChannel, this.lastChannel, 1, 1, 1, style));
     this.features = this.addModule('features', new Sequential(...features));
-    if (includeTop) {
+    if (o.includeTop) {
       this.avgpool = this.addModule('avgpool', new AdaptiveAvgPool2d([1, 1]));
-      this.classifier = this.addModule('classifier', new Sequential(new Dropout(dropout), new Linear(this.lastChannel, numClasses)));
+      this.classifier = this.addModule('classifier', new Sequential(new Dropout(o.dropout), new Linear(this.lastChannel, o.numClasses)));
     }
 
-    this.initWeights(seed);
+    this.initWeights(o.seed);
   }
 
   /** The seed's init: kaiming normal (fan_out) convs, BN ones/zeros, Linear N(0, 0.01) with zero bias. */
@@ -264,10 +235,6 @@ export class MobileNetV2 extends Module {
     }
   }
 
-  /**
-   * A new head for `numClasses` (fine-tuning on other classes): Linear(lastChannel, numClasses)
-   * initialised as the seed does, N(0, 0.01) and zero bias; the backbone is kept.
-   */
   /** The options that build this architecture again (the head at its current size; no init seed). */
   config(): MobileNetV2Options & { setting?: (readonly [number, number, number, number])[] } {
     const { seed: _s, ...o } = this.opts;
@@ -283,6 +250,10 @@ export class MobileNetV2 extends Module {
     return m;
   }
 
+  /**
+   * A new head for `numClasses` (fine-tuning on other classes): Linear(lastChannel, numClasses)
+   * initialised as the seed does, N(0, 0.01) and zero bias; the backbone is kept.
+   */
   resetClassifier(numClasses: number, seed = 0): void {
     if (!this.classifier) throw new Error('resetClassifier: this model has no classifier (includeTop: false)');
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`resetClassifier: numClasses must be an integer >= 1, got ${numClasses}`);
@@ -314,3 +285,34 @@ export const mobilenetV2x25 = (opts: Omit<MobileNetV2Options, 'alpha'> = {}) => 
 export const mobilenetV2x50 = (opts: Omit<MobileNetV2Options, 'alpha'> = {}) => new MobileNetV2({ ...opts, alpha: 0.5 });
 export const mobilenetV2x75 = (opts: Omit<MobileNetV2Options, 'alpha'> = {}) => new MobileNetV2({ ...opts, alpha: 0.75 });
 export const mobilenetV2x100 = (opts: Omit<MobileNetV2Options, 'alpha'> = {}) => new MobileNetV2({ ...opts, alpha: 1.0 });
+
+/** The options with their defaults, each checked: a bad one is a RangeError naming it and its value. */
+function checkOptions(opts: MobileNetV2Options) {
+  const {
+    numClasses = 1000, alpha = 1.0, roundNearest = 8, dropout = 0.2, lastChannel = 'seed', seed = 0,
+    tfPadding = false, bnEps = 1e-5, channelRule = 'torchvision', stemChannels, depthMultiplier = 1,
+    firstLayerIsExpansion = true, includeTop = true, pooling, classifierActivation = null,
+  } = opts;
+  const bad = (what: string): never => {
+    throw new RangeError(`MobileNetV2: ${what}`);
+  };
+  if (!Number.isInteger(numClasses) || numClasses < 1) bad(`numClasses must be an integer >= 1, got ${numClasses}`);
+  if (!(alpha > 0) || !Number.isFinite(alpha)) bad(`alpha must be > 0, got ${alpha}`);
+  if (!Number.isInteger(roundNearest) || roundNearest < 1) bad(`roundNearest must be an integer >= 1, got ${roundNearest}`);
+  if (lastChannel !== 'seed' && lastChannel !== 'paper' && !(Number.isInteger(lastChannel) && (lastChannel as number) >= 1)) bad(`lastChannel must be 'seed' or 'paper' (or a channel count), got ${String(lastChannel)}`);
+  if (!(bnEps > 0)) bad(`bnEps must be > 0, got ${bnEps}`);
+  if (!Object.hasOwn(CHANNEL_RULES, channelRule)) bad(`channelRule must be ${Object.keys(CHANNEL_RULES).map((r) => `'${r}'`).join(', ')}, got ${String(channelRule)}`);
+  if (stemChannels !== undefined && !(Number.isInteger(stemChannels) && stemChannels >= 1)) bad(`stemChannels must be an integer >= 1, got ${stemChannels}`);
+  if (!(depthMultiplier > 0) || !Number.isFinite(depthMultiplier)) bad(`depthMultiplier must be > 0, got ${depthMultiplier}`);
+  if (pooling !== undefined && pooling !== 'avg' && pooling !== 'max') bad(`pooling must be 'avg', 'max' or undefined, got ${String(pooling)}`);
+  if (pooling !== undefined && includeTop) bad('pooling applies only with includeTop: false (the classifier always average-pools)');
+  if (classifierActivation !== null && classifierActivation !== 'softmax') bad(`classifierActivation must be 'softmax' or null, got ${String(classifierActivation)}`);
+  return { numClasses, alpha, roundNearest, dropout, lastChannel, seed, tfPadding, bnEps, channelRule, stemChannels, depthMultiplier, firstLayerIsExpansion, includeTop, pooling, classifierActivation };
+}
+
+/** torchvision's check of the (t, c, n, s) table: non-empty, four positive integers a row. */
+function checkSetting(setting: readonly (readonly number[])[]): void {
+  if (!Array.isArray(setting) || setting.length === 0 || setting.some((r) => !Array.isArray(r) || r.length !== 4 || r.some((v) => !Number.isInteger(v) || v < 1))) {
+    throw new RangeError(`MobileNetV2: the inverted residual setting must be a non-empty list of [t, c, n, s] rows of positive integers, got ${JSON.stringify(setting)}`);
+  }
+}
