@@ -7,7 +7,7 @@ import type { CheckpointFamily } from '../models/load.js';
 import { loadCheckpoint } from '../platform/node/weights.js';
 import { MobileNetV2, type LastChannelRule, type MobileNetV2Options } from '../models/mobilenetv2.js';
 import { DeviceUnavailableError, type Device } from '../infer/backend.js';
-import { WeightsError } from '../weights/errors.js';
+import { hintWords, WeightsError } from '../weights/errors.js';
 import type { RegistryEntry } from '../weights/registry.js';
 import { badInput, CliError, EXIT, usage } from './errors.js';
 import { interruptedBy, signalExitCode } from './signals.js';
@@ -96,7 +96,7 @@ export async function buildModel(flags: ModelFlags): Promise<LoadedModel> {
     }
     return c;
   } catch (e) {
-    if (e instanceof WeightsError) throw badInput(e.message.replace(/pass alpha\)$/, 'pass --alpha)').replace(/give that class count, or/, 'leave out --num-classes, or'));
+    if (e instanceof WeightsError) throw badInput(e.hint ? `${e.problem} (${hintWords(e.hint, true)})` : e.message);
     throw e;
   }
 }
@@ -132,7 +132,7 @@ export async function runCommand(body: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Errors our readers raise about a user's file: they start with the file name. */
+/** Errors our readers raise about a user's file (or folder), by their code. */
 function isUserFileError(e: Error & { code?: string }): boolean {
-  return ['E_IMAGE', 'E_WEIGHTS', 'E_FILE', 'ENOENT', 'EACCES', 'EISDIR', 'E_DOWNLOAD'].includes(e.code ?? '') || /^[^\s:]+\S*: /.test(e.message);
+  return ['E_IMAGE', 'E_WEIGHTS', 'E_FILE', 'E_INPUT', 'ENOENT', 'EACCES', 'EISDIR', 'E_DOWNLOAD'].includes(e.code ?? '');
 }

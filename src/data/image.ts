@@ -62,7 +62,7 @@ export interface BatchResult {
   readonly tensor: Tensor;
   /** ok[row] = index in the input list of the tensor's row. */
   readonly ok: number[];
-  readonly errors: { index: number; file: string; message: string }[];
+  readonly errors: { index: number; file: string; problem: string; message: string }[];
 }
 
 /** Turns a list of images into a batch: decodes (a platform's decoder) and transforms each. */
@@ -103,7 +103,7 @@ export async function prepareBatch<I>(images: readonly I[], preset: PresetName |
   await Promise.all(Array.from({ length: Math.min(concurrency, images.length) }, worker));
   const ok: number[] = [];
   const errors: BatchResult['errors'] = [];
-  results.forEach((r, i) => (r instanceof ImageError ? errors.push({ index: i, file: r.file, message: r.message }) : ok.push(i)));
+  results.forEach((r, i) => (r instanceof ImageError ? errors.push({ index: i, file: r.file, problem: r.problem, message: r.message }) : ok.push(i)));
   const data = new Float32Array(ok.length * plane); // (N_ok, 3, crop, crop)
   ok.forEach((i, row) => data.set(results[i] as Float32Array, row * plane));
   return { tensor: float32([ok.length, 3, spec.crop, spec.crop], data), ok, errors };

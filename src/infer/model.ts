@@ -156,7 +156,7 @@ export class MobileNetV2Model<Img = unknown> {
   async toTensor(images: readonly Img[]): Promise<Tensor> {
     const { tensor, errors } = await this.images.loadImages(images, this.preset);
     const e = errors[0];
-    if (e) throw new ImageError(e.file, e.message.slice(e.file.length + 2)); // message is "<file>: <problem>"
+    if (e) throw new ImageError(e.file, e.problem);
     return tensor;
   }
 

@@ -14,6 +14,7 @@
 
 import type { StateDict } from '../tensor.js';
 import { InvertedResidual, type MobileNetV2 } from './mobilenetv2.js';
+import { WeightsError } from '../weights/errors.js';
 
 export type Family = 'hf' | 'timm';
 
@@ -110,7 +111,7 @@ export function toOurStateDict(model: MobileNetV2, family: Family, theirs: State
   if (missing.length || unexpected.length) {
     const list = (ks: string[]) => `${ks.slice(0, 3).join(', ')}${ks.length > 3 ? `, ... (${ks.length - 3} more)` : ''}`;
     const parts = [missing.length ? `missing ${missing.length} key(s): ${list(missing)}` : '', unexpected.length ? `unexpected ${unexpected.length} key(s): ${list(unexpected)}` : ''].filter(Boolean);
-    throw new Error(`${file}: ${family === 'hf' ? 'transformers' : 'timm'} state dict does not fit the MobileNetV2 its config describes: ${parts.join('; ')}`);
+    throw new WeightsError(`${file}: ${family === 'hf' ? 'transformers' : 'timm'} state dict does not fit the MobileNetV2 its config describes: ${parts.join('; ')}`);
   }
   return out;
 }

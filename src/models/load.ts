@@ -7,7 +7,7 @@
 import { withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
 import { labelsForHead } from '../data/labels.js';
 import type { StateDict } from '../tensor.js';
-import { WeightsError, quote } from '../weights/errors.js';
+import { WeightsError, quote, type WeightsHint } from '../weights/errors.js';
 import { num, str } from '../weights/fields.js';
 import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type CheckpointFolder, type FolderReader } from '../weights/hf.js';
 import { readWeightsBytes, type RegistryEntry } from '../weights/registry.js';
@@ -194,13 +194,17 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
   try {
     model = build(cfg, opts.head, stateDict, file);
   } catch (e) {
-    const msg = (e as Error).message;
-    // a head of another size is not another width
-    const sizes = [...msg.matchAll(/size mismatch for (\S+):/g)].map((m) => m[1]!);
-    const headOnly = sizes.length > 0 && sizes.every((k) => k.startsWith('classifier.')) && !/missing|unexpected/.test(msg);
-    const n = stateDict.get('classifier.1.weight')?.shape[0];
-    const hint = headOnly ? ` (the checkpoint has ${n} classes: give that class count, or fine-tune it to yours with train --weights)` : opts.given?.alpha === undefined && cfg.alpha === undefined ? ' (is it a MobileNetV2 of another width? pass alpha)' : '';
-    throw new WeightsError(`${msg}${hint}`);
+    // a head of another size is not another width: compare the shapes themselves
+    let misfit: string[] = [];
+    try {
+      const own = new MobileNetV2({ ...cfg, ...opts.head, includeTop }).stateDict();
+      misfit = [...own].filter(([k, t]) => stateDict.get(k)?.shape.join() !== t.shape.join()).map(([k]) => k);
+    } catch {
+      // options that build nothing: no hint
+    }
+    const headOnly = misfit.length > 0 && misfit.every((k) => k.startsWith('classifier.')) && stateDict.has('classifier.1.weight');
+    const hint: WeightsHint | undefined = headOnly ? { kind: 'classes', classes: stateDict.get('classifier.1.weight')!.shape[0]! } : opts.given?.alpha === undefined && cfg.alpha === undefined ? { kind: 'width' } : undefined;
+    throw new WeightsError((e as Error).message, 'E_WEIGHTS', hint);
   }
   const n = model.numClasses;
   const labels = card?.classes?.length === n ? card.classes : labelsForHead(n);

@@ -3,13 +3,32 @@
 
 export type WeightsErrorCode = 'E_WEIGHTS' | 'E_DOWNLOAD';
 
+/**
+ * What a state dict that does not fit probably is: a MobileNetV2 of another width, or one with
+ * another number of classes. Each caller says it in its own words (an option, a flag).
+ */
+export type WeightsHint = { kind: 'width' } | { kind: 'classes'; classes: number };
+
 export class WeightsError extends Error {
   readonly code: WeightsErrorCode;
-  constructor(message: string, code: WeightsErrorCode = 'E_WEIGHTS') {
-    super(message);
+  /** The message without the hint's words. */
+  readonly problem: string;
+  constructor(
+    message: string,
+    code: WeightsErrorCode = 'E_WEIGHTS',
+    readonly hint?: WeightsHint,
+  ) {
+    super(hint ? `${message} (${hintWords(hint)})` : message);
     this.name = 'WeightsError';
     this.code = code;
+    this.problem = message;
   }
+}
+
+/** A hint in the library's words (the CLI says --alpha and --num-classes). */
+export function hintWords(h: WeightsHint, flags = false): string {
+  if (h.kind === 'width') return `is it a MobileNetV2 of another width? pass ${flags ? '--alpha' : 'alpha'}`;
+  return `the checkpoint has ${h.classes} classes: ${flags ? 'leave out --num-classes' : 'give that class count'}, or fine-tune it to yours with train --weights`;
 }
 
 /**

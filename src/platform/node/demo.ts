@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { Generator } from '../../random.js';
 import { mixSeed, SeedDomain } from '../../random.js';
 import { compareCodePoints } from '../../data/dataset.js';
+import { FileError } from './files.js';
 
 // Shapes are drawn in a unit box centered on the origin (radius about 1).
 const STAR = Array.from({ length: 10 }, (_, i) => {
@@ -131,7 +132,7 @@ export async function makeDemoDataset(dir: string, opts: DemoOptions = {}): Prom
   for (const [name] of splits) {
     const d = join(dir, name);
     if (existsSync(d) && readdirSync(d).some((c) => !DEMO_CLASSES.some(([k]) => k === c))) {
-      throw new Error(`${d}: exists and holds files that are not the demo dataset's; choose an empty directory`);
+      throw new FileError(`${d}: exists and holds files that are not the demo dataset's; choose an empty directory`);
     }
   }
   const jobs: { path: string; cls: number; gen: Generator }[] = [];

@@ -76,7 +76,7 @@ export async function fit(o: FitOptions, backend: Backend, loadModel?: (w: strin
   let val: Dataset | undefined;
   if (o.val) {
     val = new ImageFolder(o.val);
-    if (val.classes.join('\n') !== all.classes.join('\n')) throw new Error(`${o.val}: its class folders (${val.classes.join(', ')}) differ from ${o.data}'s (${all.classes.join(', ')})`);
+    if (val.classes.join('\n') !== all.classes.join('\n')) throw new FileError(`${o.val}: its class folders (${val.classes.join(', ')}) differ from ${o.data}'s (${all.classes.join(', ')})`);
   } else if (o.valSplit) {
     const s = all.split(o.valSplit, o.seed);
     train = s.train;

@@ -5,6 +5,7 @@
 import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { compareCodePoints, DEFAULT_EXTENSIONS, LabelledImages, type Sample } from '../../data/dataset.js';
+import { FileError } from './files.js';
 
 export interface ImageFolderOptions {
   /** Accepted file endings, compared case-insensitively; default .jpg .jpeg .png .webp. */
@@ -98,17 +99,17 @@ export class ImageFolder extends LabelledImages {
 function scan(root: string, exts: readonly string[]): { classes: string[]; samples: Sample[] } {
   let entries: Dirent[];
   try {
-    if (!statSync(root).isDirectory()) throw new Error(`${root}: not a directory`);
+    if (!statSync(root).isDirectory()) throw new FileError(`${root}: not a directory`);
     entries = listDir(root);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${root}: no such directory`);
-    if (code === 'EACCES') throw new Error(`${root}: permission denied`);
-    throw e instanceof Error && e.message.startsWith(root) ? e : new Error(`${root}: cannot read directory (${(e as Error).message})`);
+    if (code === 'ENOENT') throw new FileError(`${root}: no such directory`);
+    if (code === 'EACCES') throw new FileError(`${root}: permission denied`);
+    throw e instanceof FileError ? e : new FileError(`${root}: cannot read directory (${(e as Error).message})`);
   }
   const classes = entries.filter((e) => isDir(root, e)).map((e) => e.name);
   classes.sort(compareCodePoints);
-  if (classes.length === 0) throw new Error(`${root}: no class folders (expected ${root}/<class>/<image>)`);
+  if (classes.length === 0) throw new FileError(`${root}: no class folders (expected ${root}/<class>/<image>)`);
   const accept = (name: string): boolean => {
     const lower = name.toLowerCase();
     return exts.some((x) => lower.endsWith(x));
@@ -117,7 +118,7 @@ function scan(root: string, exts: readonly string[]): { classes: string[]; sampl
   classes.forEach((c, label) => {
     const dir = join(root, c);
     const files = walkImages(dir, accept);
-    if (files.length === 0) throw new Error(`${dir}: class folder "${c}" holds no images (${exts.join(', ')})`);
+    if (files.length === 0) throw new FileError(`${dir}: class folder "${c}" holds no images (${exts.join(', ')})`);
     for (const path of files) samples.push({ path, label });
   });
   return { classes, samples };
