@@ -86,7 +86,7 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
     throw new WeightsError(`${url}: download failed (${cause})${offline ? `: offline? fetch the file elsewhere and give its path as the weights, or put it in ${dir} as ${name}` : ''}`, 'E_DOWNLOAD');
   }
   if (!res.ok || res.body === null) {
-    throw new WeightsError(`${url}: download failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), 'E_DOWNLOAD');
+    throw Object.assign(new WeightsError(`${url}: download failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), 'E_DOWNLOAD'), { status: res.status });
   }
   const lenHeader = res.headers.get('content-length');
   const total = lenHeader !== null && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;

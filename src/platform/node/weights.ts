@@ -75,7 +75,7 @@ export interface HfDownloadOptions extends Omit<DownloadOptions, 'sha256' | 'fil
   endpoint?: string;
 }
 
-const is404 = (e: unknown) => e instanceof WeightsError && /HTTP 404/.test(e.message);
+const is404 = (e: unknown) => e instanceof WeightsError && (e as WeightsError & { status?: number }).status === 404;
 
 /**
  * Download a hub repo's files once into the cache (<cache>/hf/<org>/<name>/); returns the local
