@@ -19,7 +19,7 @@ import { Trainer } from '../src/train/step.js';
 import { makeOptimizer, type OptimizerSpec } from '../src/train/optim.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { float32, type StateDict, type Tensor } from '../src/tensor.js';
-import { fixturePath, parityFill, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
+import { fixturePath, maxAbs, parityFill, parityStateDict, readFixtureSafetensors, relErr } from './helpers/parity.js';
 
 const read = (name: string) => readFixtureSafetensors(fixturePath('train', `${name}.safetensors`));
 const inputs = read('inputs').tensors;
@@ -39,19 +39,7 @@ function model(frozenBackbone = false): MobileNetV2 {
   return m;
 }
 
-function maxAbs(t: Tensor): number {
-  let m = 0;
-  for (const v of t.data as Float32Array) m = Math.max(m, Math.abs(v));
-  return m;
-}
 
-/** max_i |a_i - b_i| / max|b| */
-function relErr(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  let e = 0;
-  for (let i = 0; i < a.data.length; i++) e = Math.max(e, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-  return e / Math.max(maxAbs(b), 1e-30);
-}
 
 function delta(a: Tensor, b: Tensor): Tensor {
   return { dtype: 'float32', shape: a.shape, data: Float32Array.from(a.data as Float32Array, (v, i) => v - (b.data[i] as number)) };

@@ -13,7 +13,7 @@ import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer, type StepResult } from '../src/train/step.js';
 import { writeSafetensors } from '../src/weights/safetensors.js';
 import type { StateDict, Tensor } from '../src/tensor.js';
-import { fixturePath, parityStateDict, readFixtureSafetensors } from './helpers/parity.js';
+import { fixturePath, maxAbs, parityStateDict, readFixtureSafetensors, relErr } from './helpers/parity.js';
 import { openSite, ROOT, stepInPage, type Site } from './helpers/browser.js';
 import { freshDir } from './helpers/cli.js';
 
@@ -29,18 +29,7 @@ function model(): MobileNetV2 {
   return m.train();
 }
 
-function maxAbs(t: Tensor): number {
-  let m = 0;
-  for (const v of t.data as Float32Array) m = Math.max(m, Math.abs(v));
-  return m;
-}
 
-function relErr(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  let e = 0;
-  for (let i = 0; i < a.data.length; i++) e = Math.max(e, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-  return e / Math.max(maxAbs(b), 1e-30);
-}
 
 let site: Site;
 let node: { r: StepResult; after: StateDict };

@@ -15,8 +15,7 @@ import { float32 } from '../src/tensor.js';
 import { parityFill, parityStateDict } from './helpers/parity.js';
 import { openSite, ROOT, stepInPage, type Site } from './helpers/browser.js';
 import { Trainer } from '../src/train/step.js';
-import type { Tensor } from '../src/tensor.js';
-import { fixturePath, readFixtureSafetensors } from './helpers/parity.js';
+import { fixturePath, maxAbs, readFixtureSafetensors, relErr } from './helpers/parity.js';
 import { freshDir } from './helpers/cli.js';
 
 const SPEC = { alpha: 0.25, numClasses: 10, lastChannel: 'seed' as const };
@@ -27,8 +26,7 @@ function stepModel(): MobileNetV2 {
   m.loadStateDict(parityStateDict(m.stateDict()));
   return m.train();
 }
-const maxAbs = (t: Tensor) => (t.data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const relErr = (a: Tensor, b: Tensor) => (a.data as Float32Array).reduce((e, v, i) => Math.max(e, Math.abs(v - (b.data[i] as number))), 0) / Math.max(maxAbs(b), 1e-30);
+
 let site: Site;
 let dir: string;
 

@@ -101,8 +101,20 @@ export function readFixtureSafetensors(path: string): { tensors: Map<string, Ten
 
 /** max_i |a_i - b_i| (shapes must agree). */
 export function maxAbsDiff(a: Tensor, b: Tensor): number {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) throw new Error(`maxAbsDiff: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`);
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) throw new Error(`maxAbsDiff: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
   let m = 0;
   for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs((a.data[i] as number) - (b.data[i] as number)));
   return m;
+}
+
+/** max_i |t_i| */
+export function maxAbs(t: Tensor): number {
+  let m = 0;
+  for (const v of t.data as Float32Array) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+/** The parity tests' error of a tensor: max_i |a_i - b_i| / max|b| (at the tensor's scale). */
+export function relErr(a: Tensor, b: Tensor): number {
+  return maxAbsDiff(a, b) / Math.max(maxAbs(b), 1e-30);
 }

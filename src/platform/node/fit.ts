@@ -9,52 +9,33 @@ import cliProgress from 'cli-progress';
 import type { Dataset } from '../../data/dataset.js';
 import type { SampleDecoder } from '../../data/loader.js';
 import type { PresetName, PresetSpec } from '../../data/transforms.js';
-import type { Backend, Device } from '../../infer/backend.js';
-import type { LastChannelRule, MobileNetV2 } from '../../models/mobilenetv2.js';
-import { fitLoop, InterruptedError, type Freeze, type FitResult as LoopResult } from '../../train/fit.js';
-import type { OptimizerName } from '../../train/optim.js';
-import type { ScheduleName } from '../../train/schedule.js';
+import type { Backend } from '../../infer/backend.js';
+import type { MobileNetV2 } from '../../models/mobilenetv2.js';
+import { fitLoop, InterruptedError, type FitLoopOptions, type FitResult as LoopResult } from '../../train/fit.js';
 import { FileError, FolderStore } from './files.js';
 import { ImageFolder } from './folder.js';
 import { decodeRgb, type ImageInput } from './image.js';
 import { drawConfusionMatrix, drawCurves } from './plot.js';
 
-export interface FitOptions {
+/** The loop's options (train/fit.ts) with folders for the data and the run, and weights by name. */
+export interface FitOptions
+  extends Omit<FitLoopOptions, 'train' | 'val' | 'decode' | 'concurrency' | 'from' | 'preset' | 'store' | 'figures' | 'dataName' | 'config' | 'onProgress' | 'onEpoch'> {
+  /** Training images: <data>/<class>/*.jpg|png|webp (torchvision's ImageFolder). */
   data: string;
+  /** A validation folder with the same class subfolders. */
   val?: string;
+  /** Or this fraction of `data` held out for validation (seeded, per class). */
   valSplit?: number;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  optimizer: OptimizerName;
-  momentum?: number;
-  schedule: ScheduleName;
-  warmupEpochs?: number;
-  labelSmoothing?: number;
-  weightDecay?: number;
   /** Registry name or file; the head is replaced when the class count differs. */
   weights?: string;
-  freeze?: Freeze;
-  alpha?: number;
-  inputSize: number;
-  lastChannel?: LastChannelRule;
-  /** RandomResizedCrop's smallest area fraction (torchvision: 0.08). */
-  minScale?: number;
+  /** The run folder: checkpoint, model.safetensors, metrics.jsonl, curves.png, confusion.png. */
   out: string;
-  resume?: boolean;
   /** Start over in an --out that already holds a run (its run files are replaced). Default: refuse. */
   overwrite?: boolean;
-  device?: Device;
-  threads?: number;
-  seed: number;
-  /** Checkpoint every this many steps too (besides every epoch); 0 = only at epoch ends. */
-  checkpointEvery?: number;
   /** Show a progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where log lines go (default stderr). */
   log?: (line: string) => void;
-  /** Stop after the step in flight, with a checkpoint to resume from (InterruptedError). */
-  signal?: AbortSignal;
 }
 
 /** The files a run writes into its folder. */
