@@ -185,7 +185,7 @@ test('loadBatch: one bad image does not stop the others', async () => {
   const { tensor, ok, errors } = await loadBatch([FACE, missing, grey], 'torchvision-v1', { concurrency: 2 });
   assert.deepEqual(tensor.shape, [2, 3, 224, 224]);
   assert.deepEqual(ok, [0, 2]);
-  assert.deepEqual(errors, [{ index: 1, file: missing, message: `${missing}: no such file` }]);
+  assert.deepEqual(errors, [{ index: 1, file: missing, message: `${missing}: no such file`, problem: 'no such file' }]);
   const plane = 3 * 224 * 224;
   assert.deepEqual(tensor.data.subarray(0, plane), await preprocess(FACE, 'torchvision-v1'));
   assert.deepEqual(tensor.data.subarray(plane), await preprocess(grey, 'torchvision-v1'));
