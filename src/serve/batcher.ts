@@ -108,6 +108,7 @@ export class Batcher {
     this.queue.splice(i, 1);
     this.queuedRows -= job.rows;
     job.reject(job.signal!.reason);
+    this.pump();
     this.settleIdle();
   }
 
@@ -121,6 +122,10 @@ export class Batcher {
         return;
       }
       this.start(this.take(oldest.key), this.idle.shift()!);
+    }
+    if (this.queue.length === 0 && this.timer !== undefined) {
+      clearTimeout(this.timer); // nothing waits for it
+      this.timer = undefined;
     }
   }
 

@@ -280,6 +280,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     metrics.errors.inc({ route: 'unmatched', reason: 'not_found' satisfies ErrorReason });
     reply.code(404).send({ error: `no such endpoint: ${req.method} ${req.url.split('?')[0]}` });
   });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (draining) reply.header('connection', 'close'); // the client's keep-alive connection ends with this answer
+    done(null, payload);
+  });
   app.addHook('onResponse', (req, reply, done) => {
     const route = routeOf(req);
     metrics.requests.inc({ route, status: String(reply.statusCode) });
@@ -365,7 +369,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     drain() {
       drained ??= (async () => {
         draining = true;
-        await app.close(); // no new connections; new requests on open ones get 503; waits for the answers in flight
+        // no new connections; new requests on open ones get 503; waits for the answers in flight,
+        // closing each keep-alive connection as it goes idle (fastify closes only those idle now)
+        const closing = app.close();
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+        await closing.finally(() => clearInterval(idle));
         await batcher.drain();
         await decoder.close();
         for (const p of predictors) await p.release();
