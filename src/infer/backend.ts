@@ -17,6 +17,11 @@ export interface SessionOptions {
    * at batch 32, same speed: docs/training.md).
    */
   memPattern?: boolean;
+  /**
+   * Let idle intra-op threads spin-wait for the next work (ORT's default, true). Off, they sleep:
+   * a server whose cores also decode images gets those cycles back (serve: docs/serving.md).
+   */
+  spinning?: boolean;
 }
 
 export interface Session {

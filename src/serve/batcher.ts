@@ -1,6 +1,6 @@
 // Dynamic batching, as Triton's dynamic batcher does it: requests that arrive while the sessions
 // are busy, or within `maxDelayMs` of the oldest waiting one, run together in one batch of up to
-// `maxBatch` rows. Each of `runners` sessions runs one batch at a time; a request is a block of
+// `maxBatch` rows (and, when nothing more is on its way, at once). Each of `runners` sessions runs one batch at a time; a request is a block of
 // rows (an image is one row, a KServe tensor N rows) and gets its own rows of every output back.
 //
 //   const b = new Batcher(runBatch, { maxBatch: 32, maxDelayMs: 2, runners: 1 });
@@ -22,6 +22,11 @@ export interface BatcherOptions {
   readonly maxDelayMs: number;
   /** Sessions: batches run at the same time. */
   readonly runners: number;
+  /**
+   * Requests on their way to the queue (being decoded). While there are none, a batch does not
+   * wait for company: one client alone gets no added delay. Default: always wait maxDelayMs.
+   */
+  readonly incoming?: () => number;
   /** Called after each run with its rows and duration (metrics). */
   readonly onBatch?: (rows: number, ms: number) => void;
 }
@@ -94,6 +99,11 @@ export class Batcher {
     });
   }
 
+  /** Look again whether a batch is due (the server calls it when a request stops being incoming). */
+  poke(): void {
+    this.pump();
+  }
+
   /** Run what is queued without waiting for more; resolves when nothing is queued or running. */
   drain(): Promise<void> {
     this.draining = true;
@@ -117,7 +127,8 @@ export class Batcher {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const oldest = this.queue[0]!;
       const waited = performance.now() - oldest.enqueued;
-      if (!this.draining && waited < this.opts.maxDelayMs && this.rowsFor(oldest.key) < this.opts.maxBatch) {
+      const company = this.opts.incoming ? this.opts.incoming() > 0 : true;
+      if (!this.draining && company && waited < this.opts.maxDelayMs && this.rowsFor(oldest.key) < this.opts.maxBatch) {
         this.wakeAt(oldest.enqueued + this.opts.maxDelayMs);
         return;
       }

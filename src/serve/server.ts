@@ -123,16 +123,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     labels,
   };
 
-  // the network: one Predictor (its own session) per worker
-  const predictors = Array.from({ length: workers }, () => new Predictor(model, opts.backend ?? nodeBackend, { device: opts.device, threads: settings.threads }));
+  // the network: one Predictor (its own session) per worker; its idle threads sleep instead of
+  // spin-waiting, so that decoding gets the cores between batches (half the CPU time: docs/serving.md)
+  const predictors = Array.from({ length: workers }, () => new Predictor(model, opts.backend ?? nodeBackend, { device: opts.device, threads: settings.threads, spinning: false }));
   const decoder = new Decoder({ threads: settings.decodeThreads, preset, maxPixels: settings.maxPixels });
   let inFlight = 0;
+  let decoding = 0; // /v1 requests decoding their images: the batcher waits for them
   let msPerRow = 0; // running average of a row's share of a run, for Retry-After
   let metrics: ServeMetrics;
   const batcher = new Batcher((input, runner) => predictors[runner]!.run(input, ['logits', 'probabilities', 'embedding']), {
     maxBatch: settings.maxBatch,
     maxDelayMs: settings.maxDelayMs,
     runners: workers,
+    incoming: () => decoding,
     onBatch(rows, ms) {
       metrics.batchSize.observe(rows);
       metrics.inference.observe(ms / 1000);
@@ -165,12 +168,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     inFlight++;
     const left = new AbortController();
     let released = false;
-    reply.raw.once('close', () => {
+    const release = () => {
       if (released) return;
       released = true;
       inFlight--;
       if (!reply.raw.writableFinished) left.abort(new ClientGone('the client closed the connection'));
-    });
+    };
+    reply.raw.once('finish', release); // answered (before the client reads it: its next request finds the place free)
+    reply.raw.once('close', release); // or the connection went away first
     work.set(req, { signal: AbortSignal.any([left.signal, AbortSignal.timeout(settings.timeoutMs)]) });
     done();
   }
@@ -188,9 +193,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   async function decodeTimed(bytes: Uint8Array, name?: string): Promise<Float32Array> {
     const t0 = performance.now();
-    const r = await decoder.decode(bytes, name);
-    metrics.decode.observe((performance.now() - t0) / 1000);
-    return r;
+    decoding++;
+    try {
+      const r = await decoder.decode(bytes, name);
+      metrics.decode.observe((performance.now() - t0) / 1000);
+      return r;
+    } finally {
+      decoding--;
+      setImmediate(() => batcher.poke()); // once its rows are queued, or not (a bad image): a waiting batch may be due now
+    }
   }
 
   /** The request's images -> rows, with per-image failures (multipart) kept apart. */

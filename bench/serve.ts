@@ -1,0 +1,316 @@
+// npm run bench:serve: `mobilenetv2 serve` on loopback under autocannon, bounded (fixed durations).
+//   1. the baseline: the same photos through predict's path at batch 1, one after another
+//      (decode + Predictor.run + top-5), in this process, for SERVE_SECONDS;
+//   2. POST /v1/classify with 1, 8 and 64 concurrent clients (autocannon, SERVE_SECONDS each) against
+//      `serve` in a child process: images/s, p50/p99 latency, mean batch size (from /metrics), and
+//      every answer compared with predict's on the same photo (byte for byte: the JSON is the same);
+//   3. the design choices side by side at 64 clients (and 1): decoding on worker threads or not,
+//      the batching delay;
+//   4. overload at 4x the measured capacity: only 200s and 503s, the server's RSS sampled, then
+//      recovery at 1 client;
+//   5. soak: SERVE_SOAK requests (default 100,000) with the server's RSS sampled; flat after warm-up?
+// Writes its key `serve` into bench/results.json (the other keys kept). The machine is shared:
+// compare the ratios measured in one run, and read the load recorded with them.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { imagenetClasses } from '../src/data/labels.js';
+import { withInputSize, type PresetSpec } from '../src/data/transforms.js';
+import { Predictor, topk } from '../src/infer/predictor.js';
+import { loadBatch } from '../src/platform/node/image.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
+import { loadCheckpoint } from '../src/platform/node/weights.js';
+
+const SECONDS = Number(process.env['SERVE_SECONDS'] ?? 10);
+const SOAK = Number(process.env['SERVE_SOAK'] ?? 100_000);
+const SOAK_SIZE = Number(process.env['SERVE_SOAK_SIZE'] ?? 96);
+const SOAK_MAX_S = Number(process.env['SERVE_SOAK_MAX_S'] ?? 1200);
+const DESIGN = process.env['SERVE_DESIGN'] !== '0';
+const THREADS = 2;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const REAL = join(ROOT, '..', 'shared', 'real');
+const WEIGHTS = join(REAL, 'mobilenet_v2_coral_imagenet.pth');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const resultsPath = join(ROOT, 'bench', 'results.json');
+const MB = 2 ** 20;
+const labels = imagenetClasses();
+
+interface Photo {
+  name: string;
+  bytes: Buffer;
+  type: string;
+  /** predict's answer as the server writes it: JSON.stringify({ top }) */
+  expected: string;
+}
+
+const r1 = (x: number) => +x.toFixed(1);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+/** predict's path on each photo (decode, batch 1, top-5) -> the JSON the server must answer. */
+async function expectations(photos: { name: string; bytes: Buffer }[], preset: PresetSpec | 'torchvision-v1', predictor: Predictor): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of photos) {
+    const { logits, probabilities } = await predictor.run((await loadBatch([p.bytes], preset)).tensor);
+    out.push(JSON.stringify({ top: topk(probabilities, logits, 5)[0]!.map((t) => ({ index: t.index, label: labels[t.index]!, probability: t.probability })) }));
+  }
+  return out;
+}
+
+/** 1. predict's path at batch 1, one photo after another, for SECONDS. */
+async function baseline(photos: Photo[], predictor: Predictor) {
+  const lat: number[] = [];
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < SECONDS * 1000) {
+    const p = photos[n % photos.length]!;
+    const s = performance.now();
+    const { logits, probabilities } = await predictor.run((await loadBatch([p.bytes], 'torchvision-v1')).tensor);
+    topk(probabilities, logits, 5);
+    lat.push(performance.now() - s);
+    n++;
+  }
+  const secs = (performance.now() - t0) / 1000;
+  return { images_per_s: r1(n / secs), p50_ms: r1(pct(lat, 50)), p99_ms: r1(pct(lat, 99)), images: n };
+}
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  stop(): Promise<number | null>;
+}
+
+async function startServe(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--weights', WEIGHTS, '--port', '0', '--threads', String(THREADS), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const t0 = Date.now();
+  while (!/ on (http:\/\/\S+) /.test(err)) {
+    if (child.exitCode !== null || Date.now() - t0 > 120_000) throw new Error(`serve did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    url: / on (http:\/\/\S+) /.exec(err)![1]!,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function rssMb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+async function metrics(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m: Record<string, number> = {};
+  for (const l of text.split('\n')) if (l && !l.startsWith('#')) m[l.slice(0, l.lastIndexOf(' '))] = Number(l.slice(l.lastIndexOf(' ') + 1));
+  return m;
+}
+
+interface Load {
+  clients: number;
+  seconds?: number;
+  amount?: number;
+  rate?: number;
+}
+
+/** autocannon against /v1/classify, cycling the photos, every answer checked. */
+async function load(url: string, photos: Photo[], o: Load) {
+  const before = await metrics(url);
+  let checked = 0;
+  let mismatches = 0;
+  const status: Record<string, number> = {};
+  const result = await autocannon({
+    url,
+    connections: o.clients,
+    ...(o.amount ? { amount: o.amount } : { duration: o.seconds ?? SECONDS }),
+    ...(o.rate ? { overallRate: o.rate } : {}),
+    timeout: 60,
+    requests: photos.map((p) => ({
+      method: 'POST',
+      path: '/v1/classify',
+      headers: { 'content-type': p.type },
+      body: p.bytes,
+      onResponse: (code: number, body: string) => {
+        status[code] = (status[code] ?? 0) + 1;
+        if (code !== 200) return;
+        checked++;
+        if (body !== p.expected) mismatches++;
+      },
+    })),
+  });
+  const after = await metrics(url);
+  const batches = after['mobilenetv2_batch_size_count']! - (before['mobilenetv2_batch_size_count'] ?? 0);
+  const rows = after['mobilenetv2_batch_size_sum']! - (before['mobilenetv2_batch_size_sum'] ?? 0);
+  const ok = status['200'] ?? 0;
+  return {
+    clients: o.clients,
+    images_per_s: r1(ok / (result.duration as number)),
+    p50_ms: r1(result.latency.p50 as number),
+    p99_ms: r1(result.latency.p99 as number),
+    mean_batch: r1(batches > 0 ? rows / batches : 0),
+    status,
+    errors: result.errors as number,
+    timeouts: result.timeouts as number,
+    checked,
+    mismatches,
+    seconds: r1(result.duration as number),
+  };
+}
+
+const show = (label: string, r: Awaited<ReturnType<typeof load>>, base?: number) =>
+  console.log(`${label.padEnd(34)} ${String(r.images_per_s).padStart(7)} img/s${base ? ` (x${(r.images_per_s / base).toFixed(2)})` : ''}  p50 ${String(r.p50_ms).padStart(7)} ms  p99 ${String(r.p99_ms).padStart(7)} ms  mean batch ${String(r.mean_batch).padStart(5)}  statuses ${JSON.stringify(r.status)}  errors ${r.errors + r.timeouts}  answers checked ${r.checked}, different ${r.mismatches}`);
+
+async function main(): Promise<void> {
+  if (!existsSync(WEIGHTS)) throw new Error(`${WEIGHTS} not found: bench:serve uses the real weights of ../shared/real`);
+  const load0 = os.loadavg();
+  const names = readdirSync(join(REAL, 'photos')).sort();
+  const raw = names.map((name) => ({ name, bytes: readFileSync(join(REAL, 'photos', name)), type: name.endsWith('.png') ? 'image/png' : 'image/jpeg' }));
+  const c = await loadCheckpoint(WEIGHTS);
+  const predictor = new Predictor(c.model, nodeBackend, { threads: THREADS });
+  const exp = await expectations(raw, 'torchvision-v1', predictor);
+  const photos: Photo[] = raw.map((p, i) => ({ ...p, expected: exp[i]! }));
+  console.log(`bench:serve: ${photos.length} photos (${names.join(' ')}), MobileNetV2 1.0 at 224, ${THREADS} threads, ${SECONDS} s per point; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+
+  // 1. the baseline
+  const base = await baseline(photos, predictor);
+  await predictor.release();
+  console.log(`${'predict path, batch 1, sequential'.padEnd(34)} ${String(base.images_per_s).padStart(7)} img/s          p50 ${String(base.p50_ms).padStart(7)} ms  p99 ${String(base.p99_ms).padStart(7)} ms`);
+
+  // 2. the server with its defaults, 1 / 8 / 64 clients
+  let server = await startServe([]);
+  const classify: Awaited<ReturnType<typeof load>>[] = [];
+  for (const clients of [1, 8, 64]) {
+    const r = await load(server.url, photos, { clients });
+    classify.push(r);
+    show(`serve /v1/classify, ${clients} client${clients > 1 ? 's' : ''}`, r, base.images_per_s);
+  }
+  const capacity = classify[2]!.images_per_s;
+
+  // 4. overload at 4x capacity, then recovery (on the same server, warm)
+  const rate = Math.max(4, Math.round(4 * capacity));
+  const samples: number[] = [];
+  const rssBefore = rssMb(server.child.pid!);
+  const sampler = setInterval(() => samples.push(rssMb(server.child.pid!)), 250);
+  const over = await load(server.url, photos, { clients: 256, rate });
+  clearInterval(sampler);
+  show(`overload: ${rate} req/s, 256 clients`, over);
+  const recovered = await load(server.url, photos, { clients: 1, seconds: Math.min(SECONDS, 5) });
+  show('after the overload, 1 client', recovered, base.images_per_s);
+  const overload = {
+    offered_rate_per_s: rate,
+    capacity_images_per_s: capacity,
+    clients: 256,
+    seconds: over.seconds,
+    status: over.status,
+    only_200_and_503: Object.keys(over.status).every((s) => s === '200' || s === '503') && over.errors === 0 && over.timeouts === 0,
+    answered_200_per_s: over.images_per_s,
+    mismatches: over.mismatches,
+    rss_mb_before: r1(rssBefore),
+    rss_mb_max: r1(Math.max(...samples)),
+    recovery: { images_per_s: recovered.images_per_s, p50_ms: recovered.p50_ms, status: recovered.status, p50_before_ms: classify[0]!.p50_ms },
+  };
+  console.log(`  overload: RSS ${overload.rss_mb_before} MB before, ${overload.rss_mb_max} MB at most; only 200 and 503: ${overload.only_200_and_503}`);
+  console.log(`  server exit code after SIGTERM: ${await server.stop()}`);
+
+  // 3. design choices, side by side (each a fresh server)
+  const design: Record<string, unknown>[] = [];
+  if (DESIGN) {
+    for (const [flags, clients] of [
+      [['--decode-threads', '0', '--max-delay-ms', '2'], 64],
+      [['--decode-threads', '2', '--max-delay-ms', '2'], 64],
+      [['--decode-threads', '1', '--max-delay-ms', '2'], 64],
+      [['--decode-threads', '0', '--max-delay-ms', '0'], 64],
+      [['--decode-threads', '0', '--max-delay-ms', '10'], 64],
+      [['--decode-threads', '0', '--max-delay-ms', '0'], 1],
+      [['--decode-threads', '0', '--max-delay-ms', '2'], 1],
+      [['--decode-threads', '2', '--max-delay-ms', '2'], 1],
+    ] as [string[], number][]) {
+      server = await startServe(flags);
+      const r = await load(server.url, photos, { clients });
+      await server.stop();
+      design.push({ flags: flags.join(' '), ...r });
+      show(`${flags.join(' ')}, ${clients} cl.`, r, base.images_per_s);
+    }
+  }
+
+  // 5. soak
+  const soakPreset = withInputSize('torchvision-v1', SOAK_SIZE);
+  const sp = new Predictor(c.model, nodeBackend, { threads: THREADS });
+  const soakExp = await expectations(raw, soakPreset, sp);
+  await sp.release();
+  const soakPhotos: Photo[] = raw.map((p, i) => ({ ...p, expected: soakExp[i]! }));
+  server = await startServe(['--input-size', String(SOAK_SIZE)]);
+  const curve: [number, number][] = [];
+  const t0 = performance.now();
+  let done = 0;
+  let soakChecked = 0;
+  let soakMismatch = 0;
+  const soakStatus: Record<string, number> = {};
+  curve.push([0, rssMb(server.child.pid!)]);
+  const chunk = 2000;
+  while (done < SOAK && (performance.now() - t0) / 1000 < SOAK_MAX_S) {
+    const r = await load(server.url, soakPhotos, { clients: 64, amount: Math.min(chunk, SOAK - done) });
+    for (const [k, v] of Object.entries(r.status)) soakStatus[k] = (soakStatus[k] ?? 0) + v;
+    done += Object.values(r.status).reduce((a, b) => a + b, 0);
+    soakChecked += r.checked;
+    soakMismatch += r.mismatches;
+    curve.push([done, rssMb(server.child.pid!)]);
+    process.stdout.write(`\r  soak: ${done} requests, RSS ${curve.at(-1)![1].toFixed(0)} MB   `);
+  }
+  process.stdout.write('\n');
+  const soakSecs = (performance.now() - t0) / 1000;
+  await server.stop();
+  const warm = curve.find(([n]) => n >= 0.1 * done) ?? curve[0]!;
+  const end = curve.at(-1)!;
+  const soak = {
+    requests: done,
+    planned: SOAK,
+    input_size: SOAK_SIZE,
+    clients: 64,
+    seconds: r1(soakSecs),
+    images_per_s: r1(done / soakSecs),
+    status: soakStatus,
+    checked: soakChecked,
+    mismatches: soakMismatch,
+    rss_mb: { start: r1(curve[0]![1]), after_warmup: r1(warm[1]), end: r1(end[1]), max: r1(Math.max(...curve.map(([, m]) => m))) },
+    growth_after_warmup_mb: r1(end[1] - warm[1]),
+    flat: end[1] - warm[1] <= 50,
+    curve: curve.map(([n, m]) => [n, r1(m)]),
+  };
+  console.log(`soak: ${done} requests at input ${SOAK_SIZE} in ${soak.seconds} s (${soak.images_per_s} img/s), RSS ${soak.rss_mb.start} MB at start, ${soak.rss_mb.after_warmup} after warm-up (10%), ${soak.rss_mb.end} at the end: ${soak.growth_after_warmup_mb >= 0 ? '+' : ''}${soak.growth_after_warmup_mb} MB ${soak.flat ? 'flat' : 'GROWS'}; answers checked ${soakChecked}, different ${soakMismatch}`);
+
+  const load1 = os.loadavg();
+  const results = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
+  results['serve'] = {
+    date: new Date().toISOString().slice(0, 10),
+    machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, load_average_start: load0.map((x) => +x.toFixed(2)), load_average_end: load1.map((x) => +x.toFixed(2)) },
+    model: 'MobileNetV2 1.0 at 224, ../shared/real/mobilenet_v2_coral_imagenet.pth',
+    photos: names,
+    threads: THREADS,
+    seconds_per_point: SECONDS,
+    baseline_predict_batch1_sequential: base,
+    classify: classify.map((r) => ({ ...r, ratio_vs_predict_batch1: +(r.images_per_s / base.images_per_s).toFixed(2) })),
+    overload,
+    design,
+    soak,
+  };
+  writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
+  console.log(`wrote ${resultsPath} (key "serve")`);
+}
+
+await main();
