@@ -112,3 +112,22 @@ test('BAD CALL - a request larger than maxBatch, or of no rows, is a RangeError'
   assert.throws(() => b.submit(float32([0, 4])), RangeError);
   assert.throws(() => new Batcher(async (x) => ({ y: x }), { maxBatch: 0, maxDelayMs: 0, runners: 1 }), RangeError);
 });
+
+test('with nothing incoming (no request decoding), a lone request does not wait; with some, it waits for them', async () => {
+  const { runs, run } = fake(1);
+  let incoming = 0;
+  const b = new Batcher(run, { maxBatch: 8, maxDelayMs: 500, runners: 1, incoming: () => incoming });
+  let t0 = performance.now();
+  await b.submit(rows(1, 0));
+  assert.ok(performance.now() - t0 < 200, 'ran at once');
+  incoming = 1;
+  t0 = performance.now();
+  const first = b.submit(rows(1, 1));
+  setTimeout(() => {
+    incoming = 0;
+    void b.submit(rows(1, 2)); // the one it waited for
+  }, 50);
+  await first;
+  assert.ok(performance.now() - t0 < 400, 'not the whole delay: the last incoming request arrived');
+  assert.deepEqual(runs.map((r) => r.rows), [1, 2]);
+});

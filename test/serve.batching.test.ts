@@ -2,7 +2,8 @@
 // that arrive together are batched (the batch-size histogram of /metrics shows batches > 1) and
 // each still gets exactly the answer it gets alone; a full queue answers 503 with Retry-After and
 // recovers; a request past --timeout-ms gets 504 and leaves the queue; a client that leaves frees
-// its place; decode worker threads give the same answers as the main thread.
+// its place; decode worker threads give the same answers as the main thread. A session made slow
+// on purpose (a backend that delays each run) keeps requests waiting where a test needs them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -10,6 +11,7 @@ import { Predictor } from '../src/infer/predictor.js';
 import { loadBatch } from '../src/platform/node/image.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { startServer, type RunningServer, type ServeOptions } from '../src/serve/server.js';
+import type { Backend } from '../src/infer/backend.js';
 import { metric, pngOf, postBytes, SMALL_PRESET, smallModel } from './helpers/serve.js';
 
 const model = smallModel(10);
@@ -67,9 +69,40 @@ test('concurrent requests are batched (batch sizes > 1 in /metrics) and each ans
   });
 });
 
+/** onnxruntime-node with each run made `slow.ms` longer: a busy session, on demand (after the warm-up). */
+const slow = { ms: 0 };
+const slowBackend: Backend = {
+  ...nodeBackend,
+  async createSession(bytes, opts) {
+    const s = await nodeBackend.createSession(bytes, opts);
+    return {
+      inputNames: s.inputNames,
+      outputNames: s.outputNames,
+      device: s.device,
+      release: () => s.release(),
+      async run(feeds, fetches) {
+        if (slow.ms > 0) await new Promise((r) => setTimeout(r, slow.ms));
+        return s.run(feeds, fetches);
+      },
+    };
+  },
+};
+
+async function withSlowServer(ms: number, opts: Partial<ServeOptions>, body: (s: RunningServer) => Promise<void>): Promise<void> {
+  slow.ms = 0;
+  await withServer({ backend: slowBackend, ...opts }, async (s) => {
+    slow.ms = ms;
+    try {
+      await body(s);
+    } finally {
+      slow.ms = 0;
+    }
+  });
+}
+
 test('a full queue answers 503 with Retry-After, at once; the admitted requests are answered; it recovers', async () => {
   const img = await pngOf(1);
-  await withServer({ maxQueue: 3, maxDelayMs: 1000 }, async (s) => {
+  await withSlowServer(600, { maxQueue: 3 }, async (s) => {
     const t0 = performance.now();
     const got = await Promise.all(Array.from({ length: 12 }, () => classify(s.url, img).then((r) => ({ ...r, ms: performance.now() - t0 }))));
     const ok = got.filter((g) => g.status === 200);
@@ -79,7 +112,7 @@ test('a full queue answers 503 with Retry-After, at once; the admitted requests 
     for (const b of busy) {
       assert.match(b.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/, 'Retry-After in whole seconds');
       assert.match(b.body.error!, /busy: 3 requests are in already/);
-      assert.ok(b.ms < 800, `refused before the batch ran (${b.ms.toFixed(0)} ms)`);
+      assert.ok(b.ms < 500, `refused at once, before the first batch was done (${b.ms.toFixed(0)} ms)`);
     }
     assert.equal(await metric(s.url, 'mobilenetv2_errors_total{route="/v1/classify",reason="queue_full"}'), 9);
     assert.equal((await classify(s.url, img)).status, 200, 'answers again once the queue has room');
@@ -87,39 +120,47 @@ test('a full queue answers 503 with Retry-After, at once; the admitted requests 
   });
 });
 
-test('a request not answered within --timeout-ms gets 504 and leaves the queue', async () => {
+test('past --timeout-ms a request gets 504, whether it waits in the queue (it leaves it) or runs', async () => {
   const img = await pngOf(2);
-  await withServer({ timeoutMs: 150, maxDelayMs: 2000 }, async (s) => {
+  await withSlowServer(1500, { timeoutMs: 300 }, async (s) => {
     const t0 = performance.now();
-    const r = await classify(s.url, img);
+    const running = classify(s.url, img); // takes the session for 1.5 s
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = classify(s.url, await pngOf(3)); // waits behind it
+    const [a, b] = await Promise.all([running, queued]);
     const ms = performance.now() - t0;
-    assert.equal(r.status, 504);
-    assert.deepEqual(r.body, { error: 'not answered within 150 ms (--timeout-ms)' });
-    assert.ok(ms < 1500, `answered at the deadline, not after the 2 s batching delay (${ms.toFixed(0)} ms)`);
-    assert.equal(await metric(s.url, 'mobilenetv2_queue_depth'), 0, 'its row left the queue');
-    assert.equal(await metric(s.url, 'mobilenetv2_errors_total{route="/v1/classify",reason="timeout"}'), 1);
-    assert.equal(await metric(s.url, 'mobilenetv2_batch_size_count'), 0, 'it never ran');
+    for (const r of [a, b]) {
+      assert.equal(r.status, 504);
+      assert.deepEqual(r.body, { error: 'not answered within 300 ms (--timeout-ms)' });
+    }
+    assert.ok(ms < 1200, `answered at the deadline, not when the run ended (${ms.toFixed(0)} ms)`);
+    assert.equal(await metric(s.url, 'mobilenetv2_queue_depth'), 0, 'the queued row left the queue');
+    assert.equal(await metric(s.url, 'mobilenetv2_errors_total{route="/v1/classify",reason="timeout"}'), 2);
+    await new Promise((r) => setTimeout(r, 1600 - (performance.now() - t0)));
+    assert.equal(await metric(s.url, 'mobilenetv2_batch_size_count'), 1, 'only the running one ran');
   });
 });
 
 test('a client that leaves frees its place in the queue at once', async () => {
   const img = await pngOf(3);
-  await withServer({ maxDelayMs: 5000 }, async (s) => {
-    const { port } = s;
+  await withSlowServer(1500, {}, async (s) => {
+    const first = classify(s.url, img); // takes the session
+    await new Promise((r) => setTimeout(r, 100));
     await new Promise<void>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/v1/classify', method: 'POST', headers: { 'content-type': 'image/png', 'content-length': img.length } });
+      const req = request({ host: '127.0.0.1', port: s.port, path: '/v1/classify', method: 'POST', headers: { 'content-type': 'image/png', 'content-length': img.length } });
       req.on('error', () => resolve());
       req.end(img);
       setTimeout(() => {
-        req.destroy();
+        req.destroy(); // gone while its row waits
         resolve();
       }, 300);
     });
     const t0 = performance.now();
-    while ((await metric(s.url, 'mobilenetv2_requests_in_flight')) !== 0 && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(await metric(s.url, 'mobilenetv2_requests_in_flight'), 0);
-    assert.equal(await metric(s.url, 'mobilenetv2_queue_depth'), 0);
-    assert.equal(await metric(s.url, 'mobilenetv2_batch_size_count'), 0, 'nothing ran for it');
+    while ((await metric(s.url, 'mobilenetv2_requests_in_flight')) !== 1 && performance.now() - t0 < 1000) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await metric(s.url, 'mobilenetv2_requests_in_flight'), 1, 'only the first is in');
+    assert.equal(await metric(s.url, 'mobilenetv2_queue_depth'), 0, 'the row of the one who left is gone');
+    assert.equal((await first).status, 200);
+    assert.equal(await metric(s.url, 'mobilenetv2_batch_size_count'), 1, 'nothing ran for the one who left');
   });
 });
 

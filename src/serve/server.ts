@@ -85,6 +85,7 @@ const PACKAGE_VERSION = '0.1.0';
 const work = new WeakMap<FastifyRequest, { signal: AbortSignal }>();
 
 class ClientGone extends Error {}
+class Deadline extends Error {}
 
 function positiveInt(name: string, v: number, min = 1): number {
   if (!Number.isInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
@@ -166,17 +167,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return done(new HttpError(503, `busy: ${settings.maxQueue} requests are in already (--max-queue); retry later`, 'queue_full', { 'retry-after': retryAfter() }));
     }
     inFlight++;
-    const left = new AbortController();
+    const abort = new AbortController();
+    const deadline = setTimeout(() => abort.abort(new Deadline()), settings.timeoutMs);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       inFlight--;
-      if (!reply.raw.writableFinished) left.abort(new ClientGone('the client closed the connection'));
+      clearTimeout(deadline);
+      if (!reply.raw.writableFinished) abort.abort(new ClientGone('the client closed the connection'));
     };
     reply.raw.once('finish', release); // answered (before the client reads it: its next request finds the place free)
     reply.raw.once('close', release); // or the connection went away first
-    work.set(req, { signal: AbortSignal.any([left.signal, AbortSignal.timeout(settings.timeoutMs)]) });
+    work.set(req, { signal: abort.signal });
     done();
   }
 
@@ -273,7 +276,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     let e: HttpError;
     if (err instanceof HttpError) e = err;
     else if (err instanceof ClientGone) return void reply.code(499).send(); // nobody to answer
-    else if (err.name === 'TimeoutError') e = new HttpError(504, `not answered within ${settings.timeoutMs} ms (--timeout-ms)`, 'timeout');
+    else if (err instanceof Deadline) e = new HttpError(504, `not answered within ${settings.timeoutMs} ms (--timeout-ms)`, 'timeout');
     else if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = tooLarge(`the body is more than ${settings.maxBodyBytes} bytes (--max-body-mb)`);
     else if ((err as FastifyError).code === 'FST_FILES_LIMIT') e = tooLarge(`a form may hold at most ${settings.maxBatch} images (--max-batch)`);
     else if ((err as FastifyError).code === 'FST_REQ_FILE_TOO_LARGE') e = tooLarge(`a file of the form is more than ${settings.maxBodyBytes} bytes (--max-body-mb)`);
