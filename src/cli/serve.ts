@@ -25,7 +25,7 @@ interface ServeFlags extends ModelFlags {
   timeoutMs: number;
   workers: number;
   threads?: number;
-  decodeThreads: number;
+  decodeThreads?: number;
   maxBodyMb: number;
   maxPixels: number;
   preset?: string;
@@ -66,9 +66,9 @@ export function serveCommand(): Command {
     .option('--max-delay-ms <ms>', 'how long the oldest waiting request waits for others to join its batch', nonNegative('--max-delay-ms'), 2)
     .option('--max-queue <n>', 'requests in the server at once (receiving, decoding, waiting, running); more get 503 + Retry-After', positiveInt('--max-queue'), 64)
     .option('--timeout-ms <ms>', 'a request not answered this long after it arrived gets 504', positiveInt('--timeout-ms'), 30_000)
-    .option('--workers <n>', 'ONNX Runtime sessions running batches at the same time', positiveInt('--workers'), 1)
+    .option('--workers <n>', 'ONNX Runtime sessions running batches at the same time, each on its own thread', positiveInt('--workers'), 1)
     .option('--threads <n>', 'CPU threads per session (default: cores / workers)', positiveInt('--threads'))
-    .option('--decode-threads <n>', 'worker threads decoding images (0: on the main thread)', positiveInt('--decode-threads', 0), 0)
+    .option('--decode-threads <n>', 'worker threads decoding images (0: on the main thread; default: the cores)', positiveInt('--decode-threads', 0))
     .option('--max-body-mb <mb>', 'largest request body (a form: its files together), MiB; more gets 413', positive('--max-body-mb'), 16)
     .option('--max-pixels <n>', 'largest image (width x height, read off its header); more gets 413', positiveInt('--max-pixels'), 50_000_000)
     .option('--preset <name>', "preprocessing: torchvision-v1, torchvision-v2, hf, tf, timm (default: the weights')")

@@ -1,7 +1,7 @@
 // Uploaded images -> input rows, on worker threads (piscina) or on the main thread (threads: 0).
 // On the main thread sharp still decodes on libuv's threads; the Pillow-exact resize, which is
-// JavaScript, then runs on the event loop. Whether the workers pay depends on the cores: see
-// docs/serving.md for the measurement on 2 cores.
+// JavaScript, then runs on the event loop. On 2 cores the workers pay (less CPU per image, more
+// images/s at 64 clients: docs/serving.md), so the server's default is one per core.
 
 import { Piscina } from 'piscina';
 import type { PresetSpec } from '../data/transforms.js';

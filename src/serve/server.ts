@@ -10,7 +10,8 @@
 // body read (413 past --max-body) -> images decoded and preprocessed as `predict` does them
 // (decoder.ts, on worker threads; 413 past --max-pixels, 400 with the decoder's reason) -> queued
 // for the batcher (batcher.ts), which runs the rows of many requests as one batch on one of
-// --workers sessions -> its own rows of the outputs. Past --timeout-ms from its arrival a request
+// --workers sessions (sessions.ts: each on a worker thread, since onnxruntime-node's run() blocks
+// the thread that calls it) -> its own rows of the outputs. Past --timeout-ms from its arrival a request
 // is answered 504 (and its rows leave the queue if they have not run). drain() stops accepting,
 // answers what is in, and releases everything.
 
@@ -19,15 +20,15 @@ import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { resolvePreset, type PresetName, type PresetSpec } from '../data/transforms.js';
 import type { Backend, Device } from '../infer/backend.js';
-import { Predictor, topk as topkRows } from '../infer/predictor.js';
+import { topk as topkRows } from '../infer/predictor.js';
 import type { MobileNetV2 } from '../models/mobilenetv2.js';
-import { nodeBackend } from '../platform/node/ort.js';
 import { float32, type Tensor } from '../tensor.js';
 import { Batcher } from './batcher.js';
 import { Decoder } from './decoder.js';
 import { badRequest, HttpError, notFound, tooLarge, type ErrorReason } from './errors.js';
 import { INFER_HEADER, inferResponse, modelMetadata, parseInferRequest, type ModelContract } from './kserve.js';
 import { serveMetrics, type ServeMetrics } from './metrics.js';
+import { inProcessSessions, workerSessions } from './sessions.js';
 
 export interface ServeOptions {
   /** The network (a classifier: includeTop). */
@@ -56,7 +57,7 @@ export interface ServeOptions {
   /** Intra-op threads per session. Default cores / workers. */
   readonly threads?: number;
   readonly device?: Device;
-  /** Decode worker threads; 0 decodes on the main thread. Default 0 (measured: docs/serving.md). */
+  /** Decode worker threads; 0 decodes on the main thread. Default: the cores (measured: docs/serving.md). */
   readonly decodeThreads?: number;
   /** Largest request body (a multipart form: all its files together). Default 16 MiB. */
   readonly maxBodyBytes?: number;
@@ -64,6 +65,7 @@ export interface ServeOptions {
   readonly maxPixels?: number;
   /** Log each request (fastify's JSON lines on stdout). Default false. */
   readonly log?: boolean;
+  /** A runtime of your own: its sessions run on the main thread. Default: onnxruntime-node on worker threads. */
   readonly backend?: Backend;
 }
 
@@ -105,7 +107,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     timeoutMs: positiveInt('timeoutMs', opts.timeoutMs ?? 30_000),
     workers,
     threads: positiveInt('threads', opts.threads ?? Math.max(1, Math.floor(availableParallelism() / workers))),
-    decodeThreads: positiveInt('decodeThreads', opts.decodeThreads ?? 0, 0),
+    decodeThreads: positiveInt('decodeThreads', opts.decodeThreads ?? availableParallelism(), 0),
     maxBodyBytes: positiveInt('maxBodyBytes', opts.maxBodyBytes ?? 16 * 2 ** 20),
     maxPixels: positiveInt('maxPixels', opts.maxPixels ?? 50_000_000),
   };
@@ -124,15 +126,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     labels,
   };
 
-  // the network: one Predictor (its own session) per worker; its idle threads sleep instead of
-  // spin-waiting, so that decoding gets the cores between batches (half the CPU time: docs/serving.md)
-  const predictors = Array.from({ length: workers }, () => new Predictor(model, opts.backend ?? nodeBackend, { device: opts.device, threads: settings.threads, spinning: false }));
+  // the network: --workers sessions, each on a worker thread (onnxruntime-node's run() blocks its
+  // thread for the whole batch); their idle threads sleep instead of spin-waiting, so that decoding
+  // gets the cores between batches (half the CPU time: docs/serving.md)
+  const sessionOptions = { device: opts.device, threads: settings.threads, spinning: false };
+  const sessions = opts.backend ? inProcessSessions(model, opts.backend, workers, sessionOptions) : workerSessions(model, [preset.crop, preset.crop], workers, sessionOptions);
   const decoder = new Decoder({ threads: settings.decodeThreads, preset, maxPixels: settings.maxPixels });
   let inFlight = 0;
   let decoding = 0; // /v1 requests decoding their images: the batcher waits for them
   let msPerRow = 0; // running average of a row's share of a run, for Retry-After
   let metrics: ServeMetrics;
-  const batcher = new Batcher((input, runner) => predictors[runner]!.run(input, ['logits', 'probabilities', 'embedding']), {
+  const batcher = new Batcher((input, runner) => sessions.run(input, runner), {
     maxBatch: settings.maxBatch,
     maxDelayMs: settings.maxDelayMs,
     runners: workers,
@@ -148,9 +152,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   try {
     // compile and warm every session at both ends of the batch range, so the first requests are not slow
     const plane = 3 * preset.crop * preset.crop;
-    for (const p of predictors) for (const n of new Set([1, settings.maxBatch])) await p.run(float32([n, 3, preset.crop, preset.crop], new Float32Array(n * plane)));
+    for (const n of new Set([1, settings.maxBatch])) {
+      await Promise.all(Array.from({ length: workers }, (_, r) => sessions.run(float32([n, 3, preset.crop, preset.crop], new Float32Array(n * plane)), r)));
+    }
   } catch (e) {
-    await Promise.all([decoder.close(), ...predictors.map((p) => p.release())]);
+    await Promise.all([decoder.close(), sessions.close()]);
     throw e;
   }
 
@@ -367,7 +373,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   try {
     url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
   } catch (e) {
-    await Promise.all([decoder.close(), ...predictors.map((p) => p.release())]);
+    await Promise.all([decoder.close(), sessions.close()]);
     throw e;
   }
   const address = app.server.address();
@@ -389,8 +395,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         const idle = setInterval(() => app.server.closeIdleConnections(), 50);
         await closing.finally(() => clearInterval(idle));
         await batcher.drain();
-        await decoder.close();
-        for (const p of predictors) await p.release();
+        await Promise.all([decoder.close(), sessions.close()]);
       })();
       return drained;
     },
