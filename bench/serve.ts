@@ -266,8 +266,9 @@ async function main(): Promise<void> {
   const over = await load(server, photos, { clients: 256, rate });
   clearInterval(sampler);
   show(`overload: ${rate} req/s, 256 clients`, over);
-  const tIdle = performance.now(); // what was admitted during the overload is still being answered (its clients are gone)
-  while ((await metrics(server.url))['mobilenetv2_requests_in_flight']! > 0 && performance.now() - tIdle < 60_000) await new Promise((r) => setTimeout(r, 100));
+  const tIdle = performance.now(); // what was admitted during the overload may still be decoding or running (its clients are gone)
+  const busy = (m: Record<string, number>) => ['mobilenetv2_requests_in_flight', 'mobilenetv2_queue_depth', 'mobilenetv2_decode_queue_depth', 'mobilenetv2_batches_running'].some((k) => m[k]! > 0);
+  while (busy(await metrics(server.url)) && performance.now() - tIdle < 60_000) await new Promise((r) => setTimeout(r, 100));
   const idleAfterS = r1((performance.now() - tIdle) / 1000);
   const recovered = await load(server, photos, { clients: 1, seconds: Math.min(SECONDS, 5) });
   show('after the overload, 1 client', recovered, base.images_per_s);

@@ -146,7 +146,8 @@ test('a client that leaves frees its place in the queue at once', async () => {
   const img = await pngOf(3);
   await withSlowServer(1500, {}, async (s) => {
     const first = classify(s.url, img); // takes the session
-    await new Promise((r) => setTimeout(r, 100));
+    const t1 = performance.now(); // (its decode may be slower than the next one's: wait until it runs)
+    while ((await metric(s.url, 'mobilenetv2_batches_running')) !== 1 && performance.now() - t1 < 2000) await new Promise((r) => setTimeout(r, 10));
     await new Promise<void>((resolve) => {
       const req = request({ host: '127.0.0.1', port: s.port, path: '/v1/classify', method: 'POST', headers: { 'content-type': 'image/png', 'content-length': img.length } });
       req.on('error', () => resolve());

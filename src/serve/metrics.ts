@@ -15,8 +15,18 @@ export interface ServeMetrics {
   readonly decode: Histogram;
 }
 
-/** `depth()`: rows waiting for a session; `inFlight()`: requests admitted and not yet answered. */
-export function serveMetrics(prefix: string, depth: () => number, inFlight: () => number): ServeMetrics {
+export interface Gauges {
+  /** Rows waiting for a session. */
+  queue(): number;
+  /** Requests admitted and not yet answered. */
+  inFlight(): number;
+  /** Images waiting for a decode thread. */
+  decodeQueue(): number;
+  /** Batches running now. */
+  running(): number;
+}
+
+export function serveMetrics(prefix: string, g: Gauges): ServeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry }); // process_resident_memory_bytes, event loop lag, GC...
   const registers = [registry];
@@ -32,8 +42,10 @@ export function serveMetrics(prefix: string, depth: () => number, inFlight: () =
   const batchSize = new Histogram({ name: `${prefix}_batch_size`, help: 'Rows (images) per network run', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
   const inference = new Histogram({ name: `${prefix}_inference_duration_seconds`, help: 'Time of one network run (a batch)', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
   const decode = new Histogram({ name: `${prefix}_decode_duration_seconds`, help: 'Time to decode and preprocess one image', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers });
-  new Gauge({ name: `${prefix}_queue_depth`, help: 'Rows (images) waiting for a session', registers, collect() { this.set(depth()); } });
-  new Gauge({ name: `${prefix}_requests_in_flight`, help: 'Requests admitted and not yet answered (bounded by --max-queue)', registers, collect() { this.set(inFlight()); } });
+  new Gauge({ name: `${prefix}_queue_depth`, help: 'Rows (images) waiting for a session', registers, collect() { this.set(g.queue()); } });
+  new Gauge({ name: `${prefix}_requests_in_flight`, help: 'Requests admitted and not yet answered (bounded by --max-queue)', registers, collect() { this.set(g.inFlight()); } });
+  new Gauge({ name: `${prefix}_decode_queue_depth`, help: 'Images waiting for a decode thread', registers, collect() { this.set(g.decodeQueue()); } });
+  new Gauge({ name: `${prefix}_batches_running`, help: 'Batches running now (at most --workers)', registers, collect() { this.set(g.running()); } });
   return { registry, requests, errors, latency, batchSize, inference, decode };
 }
 

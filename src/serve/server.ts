@@ -147,7 +147,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       msPerRow = msPerRow === 0 ? ms / rows : 0.9 * msPerRow + 0.1 * (ms / rows);
     },
   });
-  metrics = serveMetrics('mobilenetv2', () => batcher.depth, () => inFlight);
+  metrics = serveMetrics('mobilenetv2', { queue: () => batcher.depth, inFlight: () => inFlight, decodeQueue: () => decoder.depth, running: () => batcher.busy });
 
   try {
     // compile and warm every session at both ends of the batch range, so the first requests are not slow
@@ -200,11 +200,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   }
 
-  async function decodeTimed(bytes: Uint8Array, name?: string): Promise<Float32Array> {
+  async function decodeTimed(req: FastifyRequest, bytes: Uint8Array, name?: string): Promise<Float32Array> {
     const t0 = performance.now();
     decoding++;
     try {
-      const r = await decoder.decode(bytes, name);
+      const r = await decoder.decode(bytes, name, work.get(req)!.signal);
       metrics.decode.observe((performance.now() - t0) / 1000);
       return r;
     } finally {
@@ -218,7 +218,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (!req.isMultipart()) {
       const body = req.body;
       if (!Buffer.isBuffer(body) || body.length === 0) throw badRequest('empty body: send the image bytes (curl --data-binary @cat.jpg) or a multipart form of images');
-      return { multipart: false, files: [{ name: '', row: await guard(req, decodeTimed(body)) }] };
+      return { multipart: false, files: [{ name: '', row: await guard(req, decodeTimed(req, body)) }] };
     }
     const parts: { name: string; bytes: Buffer }[] = [];
     let total = 0;
@@ -233,7 +233,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       parts.push({ name: part.filename || part.fieldname, bytes: Buffer.concat(chunks) });
     }
     if (parts.length === 0) throw badRequest('the form holds no file: send images as file fields (curl -F image=@cat.jpg)');
-    const rows = await guard(req, Promise.allSettled(parts.map((p) => decodeTimed(p.bytes, p.name))));
+    const rows = await guard(req, Promise.allSettled(parts.map((p) => decodeTimed(req, p.bytes, p.name))));
     return {
       multipart: true,
       files: rows.map((r, i) => {
