@@ -1,4 +1,6 @@
-import { Command, Option } from 'commander';
+import { relative } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { writeTritonRepository } from '../serve/triton.js';
 import { inferenceOnnx } from '../infer/graph.js';
 import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
@@ -17,6 +19,18 @@ interface ExportFlags extends ModelFlags {
   foldBn: boolean;
   batch?: number;
   preset?: string;
+  triton?: string;
+  name: string;
+  maxBatch: number;
+  maxDelayMs: number;
+}
+
+function nonNegative(name: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`${name} must be a number >= 0, got "${v}"`);
+    return x;
+  };
 }
 
 export function exportCommand(): Command {
@@ -30,10 +44,16 @@ export function exportCommand(): Command {
     .addOption(new Option('--pth-format <format>', 'torch.save format').choices(['zip', 'legacy']).default('zip'))
     .option('--no-fold-bn', 'ONNX: keep BatchNorm as its own operator')
     .option('--batch <n>', 'ONNX: fixed batch size (default: dynamic)', positiveInt('--batch'))
+    .option('--triton <repository>', 'write a Triton model repository: <repository>/<name>/config.pbtxt (dynamic batching), labels.txt and 1/model.onnx, serving the same /v2 contract as `serve`')
+    .option('--name <name>', 'Triton: the model name (its folder and /v2/models/<name>)', 'mobilenetv2')
+    .option('--max-batch <n>', 'Triton: max_batch_size', positiveInt('--max-batch'), 32)
+    .option('--max-delay-ms <ms>', "Triton: dynamic batching's max queue delay", nonNegative('--max-delay-ms'), 2)
     .option('--seed <n>', 'weight-init seed when no --weights is given', positiveInt('--seed', 0), 0);
   addModelOptions(cmd).action((flags: ExportFlags) =>
     runCommand(async () => {
-      if (!flags.onnx && !flags.safetensors && !flags.pth) throw usage('nothing to export: give --onnx, --safetensors and/or --pth');
+      if (!flags.onnx && !flags.safetensors && !flags.pth && !flags.triton) throw usage('nothing to export: give --onnx, --safetensors, --pth and/or --triton');
+      if (flags.triton && flags.batch) throw usage('--triton needs a dynamic batch (Triton batches requests itself): leave out --batch');
+      if (flags.triton && !/^[A-Za-z0-9_.-]+$/.test(flags.name)) throw usage(`--name must be letters, digits, '_', '.' or '-' (a folder and a URL segment), got "${flags.name}"`);
       await checkOutputFolders([flags.onnx, flags.safetensors, flags.pth]);
       const override = presetFlag(flags.preset);
       const { model, source, preset: own, family, labels } = await buildModel(flags);
@@ -61,6 +81,10 @@ export function exportCommand(): Command {
       if (flags.onnx) {
         await writeFileAtomic(flags.onnx, inferenceOnnx(model.eval(), { inputSize: size, foldBN: flags.foldBn, batch: flags.batch ?? 'N' }, meta));
         process.stderr.write(`wrote ${flags.onnx} (input [${flags.batch ?? 'N'}, 3, ${size}, ${size}])\n`);
+      }
+      if (flags.triton) {
+        const files = await writeTritonRepository(flags.triton, model, { name: flags.name, inputSize: size, maxBatch: flags.maxBatch, maxDelayMs: flags.maxDelayMs, labels, metadata: meta });
+        process.stderr.write(`wrote the Triton model repository ${flags.triton}: ${files.map((f) => relative(flags.triton!, f)).join(', ')} (model "${flags.name}", input [N, 3, ${size}, ${size}], max batch ${flags.maxBatch})\n`);
       }
       const sd = model.stateDict();
       if (flags.safetensors) {

@@ -19,6 +19,11 @@ export interface SessionOptions {
   memPattern?: boolean;
   /** ORT's CPU arena (default true): off, freed tensors go back to the allocator at once. */
   memArena?: boolean;
+  /**
+   * Let idle intra-op threads spin-wait for the next work (ORT's default, true). Off, they sleep:
+   * a server whose cores also decode images gets those cycles back (serve: docs/serving.md).
+   */
+  spinning?: boolean;
 }
 
 export interface Session {

@@ -24,6 +24,12 @@ export interface TopK {
 
 const HEADS: readonly Head[] = ['embedding', 'logits', 'probabilities'];
 
+/** The ONNX bytes a Predictor's session runs (for a session made elsewhere, e.g. on a worker thread). */
+export function predictorOnnx(model: Module, inputSize: number | readonly [number, number], foldBN = true): Uint8Array {
+  if (model.training) model.eval();
+  return toOnnx(inferenceGraph(model, { inputSize, foldBN, outputName: 'output', heads: HEADS }));
+}
+
 export class Predictor {
   private readonly sessions = new Map<string, Promise<Session>>();
   private disposed = false;
@@ -42,7 +48,7 @@ export class Predictor {
 
   /** The ONNX bytes a session runs for input H x W (dynamic batch): output, embedding, logits, probabilities. */
   onnx(inputSize: number | readonly [number, number]): Uint8Array {
-    return toOnnx(inferenceGraph(this.model, { inputSize, foldBN: this.opts.foldBN ?? true, outputName: 'output', heads: HEADS }));
+    return predictorOnnx(this.model, inputSize, this.opts.foldBN ?? true);
   }
 
   /** The session for input H x W, compiled on first use. */

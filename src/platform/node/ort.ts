@@ -54,6 +54,7 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     enableMemPattern: opts.memPattern ?? true,
     enableCpuMemArena: opts.memArena ?? true,
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
     // a missing GPU provider is reported by our own one-line error, not ORT's log
     logSeverityLevel: device === 'cpu' ? 3 : 4,
   };
