@@ -8,7 +8,7 @@
 import type { Tensor } from '../tensor.js';
 import { OPS, type Attrs } from './ops.js';
 
-export type DType = 'float32' | 'int64' | 'bool';
+export type DType = 'float32' | 'int64' | 'int8' | 'uint8' | 'int32' | 'bool';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
@@ -84,6 +84,14 @@ export class Graph {
     return v;
   }
   private readonly scalars = new Map<string, Value>();
+
+  /** Give `v` a new name (made unique as every name is). */
+  rename(v: Value, name: string): Value {
+    if (v.name === name) return v;
+    this.names.delete(v.name);
+    v.name = this.uniqueName(name);
+    return v;
+  }
 
   output(v: Value, name?: string): Value {
     if (name !== undefined && v.name !== name) {
