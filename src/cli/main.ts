@@ -11,6 +11,7 @@ import { exportCommand } from './export.js';
 import { embedCommand } from './embed.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
+import { quantizeCommand } from './quantize.js';
 
 export function program(): Command {
   const p = new Command('mobilenetv2')
@@ -18,7 +19,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand(), trainCommand(), evalCommand()]) {
+  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand(), trainCommand(), evalCommand(), quantizeCommand()]) {
     p.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return p;

@@ -12,6 +12,7 @@ import { presetFromPreprocessor, presetFromTimmCfg, readCheckpointFolder, type F
 import { readWeightsBytes, type RegistryEntry } from '../weights/registry.js';
 import { looksLikeSafetensors, readSafetensors } from '../weights/safetensors.js';
 import { readCard, type ModelCard } from './card.js';
+import { looksLikeOnnx } from '../onnx/import.js';
 import { guessTimmArchitecture } from '../weights/timm.js';
 import { configFromStateDict } from './config.js';
 import { hfOptions, timmOptions, type HfConfig } from './families.js';
@@ -112,6 +113,7 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
   const { name: file, bytes, entry } = source;
   let stateDict: StateDict;
   let card: ModelCard | undefined;
+  if (looksLikeOnnx(bytes)) throw new WeightsError(`${file}: an ONNX graph (from export or quantize), not a state dict: this needs the .pth or .safetensors weights it was made from`);
   if (looksLikeSafetensors(bytes)) {
     const { tensors, metadata } = readSafetensors(bytes, file);
     card = readCard(metadata, file);
