@@ -4,11 +4,14 @@
 //   minmax      the observed extremes;
 //   percentile  the p-th and (100 - p)-th percentiles (default 99.99), clipping rare outliers;
 //   entropy     the threshold whose quantized distribution is closest, in KL divergence, to the
-//               observed one (TensorRT's calibrator: Migacz, "8-bit Inference with TensorRT", 2017).
+//               observed one (TensorRT's calibrator: Migacz, "8-bit Inference with TensorRT", 2017);
+//               exact zeros (ReLU's) are left out: the grid holds them exactly;
+//   mse         the range with the least expected squared error: rounding (step^2 / 12 inside)
+//               plus clipping (outside), from the histogram.
 // A range becomes a scale and zero point with 0 exactly representable (zero padding and ReLU's
 // zeros stay exact).
 
-export const CALIBRATION_METHODS = ['minmax', 'percentile', 'entropy'] as const;
+export const CALIBRATION_METHODS = ['minmax', 'percentile', 'entropy', 'mse'] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
 export type ActivationType = 'uint8' | 'int8';
 
@@ -19,11 +22,15 @@ export class TensorStats {
   min = Infinity;
   max = -Infinity;
   count = 0;
+  /** How many values were exactly 0 (they are in the histogram too). */
+  zeros = 0;
   /** 2 * BINS counts over [-range, range). */
   hist = new Float64Array(2 * BINS);
   range = 0;
   /** Per-channel sums (axis 1) for the channel means bias correction needs. */
   channelSum: Float64Array | undefined;
+  /** Per-channel maxima (axis 1): where a ReLU6 clips, for cross-layer equalization. */
+  channelMax: Float64Array | undefined;
   channelCount = 0;
 
   constructor(
@@ -53,22 +60,30 @@ export class TensorStats {
     const [n, c] = [shape[0]!, shape[1] ?? 1];
     const rest = data.length / (n * c);
     const sums = (this.channelSum ??= new Float64Array(c));
+    const maxes = (this.channelMax ??= new Float64Array(c).fill(-Infinity));
     for (let a = 0; a < n; a++) {
       for (let ch = 0; ch < c; ch++) {
         let s = 0;
+        let m = -Infinity;
         const end = (a * c + ch + 1) * rest;
         if (!this.histogram) {
-          for (let i = end - rest; i < end; i++) s += data[i]!;
-          sums[ch]! += s;
-          continue;
-        }
-        for (let i = end - rest; i < end; i++) {
-          const v = data[i]!;
-          s += v;
-          const b = ((v + R) * perBin) | 0; // v + R >= 0: truncation is floor
-          h[b > top ? top : b]!++;
+          for (let i = end - rest; i < end; i++) {
+            const v = data[i]!;
+            s += v;
+            if (v > m) m = v;
+          }
+        } else {
+          for (let i = end - rest; i < end; i++) {
+            const v = data[i]!;
+            s += v;
+            if (v > m) m = v;
+            if (v === 0) this.zeros++;
+            const b = ((v + R) * perBin) | 0; // v + R >= 0: truncation is floor
+            h[b > top ? top : b]!++;
+          }
         }
         sums[ch]! += s;
+        if (m > maxes[ch]!) maxes[ch] = m;
       }
     }
     this.count += data.length;
@@ -121,6 +136,8 @@ export function chooseRange(s: TensorStats, o: RangeOptions): [number, number] {
     const t = entropyThreshold(s, s.min >= 0 ? 256 : 128);
     lo = Math.max(s.min, -t);
     hi = Math.min(s.max, t);
+  } else if (o.method === 'mse') {
+    [lo, hi] = mseRange(s);
   }
   return [Math.min(lo, 0), Math.max(hi, 0)];
 }
@@ -135,6 +152,7 @@ export function entropyThreshold(s: TensorStats, levels: number): number {
   const w = s.range / BINS;
   const abs = new Float64Array(BINS); // |x| histogram over [0, R)
   for (let j = 0; j < BINS; j++) abs[j] = s.hist[BINS + j]! + s.hist[BINS - 1 - j]!;
+  abs[0]! -= s.zeros; // exact zeros: on the grid whatever the threshold
   let last = BINS;
   while (last > 0 && abs[last - 1] === 0) last--;
   if (last <= levels) return last * w;
@@ -172,6 +190,37 @@ export function entropyThreshold(s: TensorStats, levels: number): number {
     }
   }
   return best * w;
+}
+
+/**
+ * The range [min * a, max * a] (a in (0, 1]) with the least expected squared error on an 8-bit
+ * grid: values inside are off by step^2 / 12 on average, values outside by their distance to the
+ * range.
+ */
+export function mseRange(s: TensorStats, steps = 255, candidates = 100): [number, number] {
+  const w = s.range / BINS;
+  const lo0 = Math.min(s.min, 0);
+  const hi0 = Math.max(s.max, 0);
+  let best: [number, number] = [lo0, hi0];
+  let bestErr = Infinity;
+  for (let k = candidates; k >= 1; k--) {
+    const a = k / candidates;
+    const [lo, hi] = [lo0 * a, hi0 * a];
+    const step = (hi - lo) / steps;
+    let err = 0;
+    for (let i = 0; i < 2 * BINS; i++) {
+      const n = s.hist[i]!;
+      if (n === 0) continue;
+      const c = -s.range + (i + 0.5) * w;
+      const d = c < lo ? lo - c : c > hi ? c - hi : 0;
+      err += n * (d > 0 ? d * d : (step * step) / 12);
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = [lo, hi];
+    }
+  }
+  return best;
 }
 
 export interface QParams {

@@ -28,7 +28,29 @@ export interface EmitOptions {
 
 const INT32_MAX = 2 ** 31 - 1;
 
-/** Symmetric int8 weights, zero point 0, q in [-127, 127]: one scale per output channel (axis 0) or one for all. */
+/**
+ * The step of the uniform grid a weight tensor already lies on (a checkpoint dequantized from int8
+ * or uint8, as TFLite's quantization-aware models are: w = s * (q - z), every weight an integer
+ * multiple of s), or undefined. At most 255 steps from 0 either way; checked on every value.
+ */
+export function weightGrid(data: Float32Array): number | undefined {
+  const u = [...new Set(data)].sort((a, b) => a - b);
+  if (u.length < 3 || u.length > 511) return undefined;
+  let step = Infinity;
+  for (let i = 1; i < u.length; i++) step = Math.min(step, u[i]! - u[i - 1]!);
+  const far = Math.max(-u[0]!, u[u.length - 1]!);
+  if (!(step > 0) || far / step > 255.5) return undefined;
+  step = far / Math.round(far / step); // the smallest gap carries float32 noise; the largest value pins the step
+  for (const v of u) if (Math.abs(v / step - Math.round(v / step)) > 0.01) return undefined;
+  return step;
+}
+
+/**
+ * Symmetric int8 weights, zero point 0, q in [-127, 127]: one scale per output channel (axis 0)
+ * or one for all. Each scale is max|w| / 127, or, for weights already on a grid (weightGrid), the
+ * smallest multiple of its step that holds them when that rounds them with less error (exactly,
+ * when they fit in 127 steps).
+ */
 export function quantizeWeight(w: Tensor, granularity: WeightGranularity, minScale: Float32Array | undefined = undefined): { q: Int8Array; scale: Float32Array } {
   const data = w.data as Float32Array;
   const c = w.shape[0]!;
@@ -36,12 +58,27 @@ export function quantizeWeight(w: Tensor, granularity: WeightGranularity, minSca
   const groups = granularity === 'per-channel' ? c : 1;
   const span = data.length / groups;
   const scale = new Float32Array(groups);
+  const grid = weightGrid(data);
+  const sse = (s: number, from: number, to: number) => {
+    let e = 0;
+    for (let j = from; j < to; j++) {
+      const d = Math.max(-127, Math.min(127, roundHalfEven(data[j]! / s))) * s - data[j]!;
+      e += d * d;
+    }
+    return e;
+  };
   for (let k = 0; k < groups; k++) {
+    const [from, to] = [k * span, (k + 1) * span];
     let m = 0;
-    for (let j = k * span; j < (k + 1) * span; j++) m = Math.max(m, Math.abs(data[j]!));
-    let s = m > 0 ? m / 127 : 1 / 127; // an all-zero channel: any scale gives q = 0
-    if (minScale) for (let o = (k * span) / per; o < ((k + 1) * span) / per; o++) s = Math.max(s, minScale[o]!);
-    scale[k] = Math.fround(s);
+    for (let j = from; j < to; j++) m = Math.max(m, Math.abs(data[j]!));
+    let floor = 0;
+    if (minScale) for (let o = from / per; o < to / per; o++) floor = Math.max(floor, minScale[o]!);
+    let s = Math.fround(Math.max(m > 0 ? m / 127 : 1 / 127, floor)); // an all-zero channel: any scale gives q = 0
+    if (grid !== undefined && m > 0) {
+      const g = Math.fround(Math.max(grid * Math.max(1, Math.ceil(m / (127 * grid) - 1e-6)), floor));
+      if (sse(g, from, to) < sse(s, from, to)) s = g;
+    }
+    scale[k] = s;
   }
   const q = new Int8Array(data.length);
   for (let j = 0; j < data.length; j++) q[j] = Math.max(-127, Math.min(127, roundHalfEven(data[j]! / scale[Math.floor(j / span)]!)));
@@ -92,14 +129,14 @@ export function emitQdq(g: Graph, o: EmitOptions): Graph {
     else floats.set(of.id, y);
   };
   /** Weight and bias through DQs: int8 weights (axis 0), int32 bias at x_scale * w_scale. */
-  const weightAndBias = (n: Node, name: string, xp: QParams, correction?: Float64Array): [Value, Value | undefined] => {
+  const weightAndBias = (n: Node, name: string, xp: QParams | undefined, correction?: Float64Array): [Value, Value | undefined] => {
     const wt = g.initializers.get(n.inputs[1]!);
     if (!wt) throw new Error(`quantize: ${n.name}: its weight is not a constant`);
     const bt = n.inputs[2] ? g.initializers.get(n.inputs[2]) : undefined;
     const c = wt.shape[0]!;
     let bias = bt ? Float32Array.from(bt.data as Float32Array) : new Float32Array(c);
     // the bias must fit int32 at scale x_scale * w_scale: a floor on the weight scale
-    const minScale = bias.map((b) => Math.abs(b) / (xp.scale * INT32_MAX * 0.5));
+    const minScale = xp ? bias.map((b) => Math.abs(b) / (xp.scale * INT32_MAX * 0.5)) : undefined;
     let { q, scale } = quantizeWeight(wt, o.weights, minScale);
     const per = q.length / c;
     const ws = (ch: number) => scale[scale.length === 1 ? 0 : ch]!;
@@ -127,17 +164,14 @@ export function emitQdq(g: Graph, o: EmitOptions): Graph {
       const wZp = h.constant(intTensor('int8', scale.length === 1 ? [] : [c], new Int8Array(scale.length)), 'weight_zero_point');
       const w = h.op1('DequantizeLinear', [wq, wScale, wZp], scale.length === 1 ? {} : { axis: 0 });
       if (!bt && !correction) return [w, undefined];
+      if (!xp) return [w, h.constant(float32([c], bias), 'bias')]; // a float input (kept out of int8): a float bias
       const bScale = Float32Array.from({ length: c }, (_, ch) => Math.fround(xp.scale * ws(ch)));
       const bq = Int32Array.from(bias, (b, ch) => Math.max(-INT32_MAX, Math.min(INT32_MAX, roundHalfEven(b / bScale[ch]!))));
       const b = h.op1('DequantizeLinear', [h.constant(intTensor('int32', [c], bq), 'bias_quantized'), h.constant(float32([c], bScale), 'bias_scale'), h.constant(intTensor('int32', [c]), 'bias_zero_point')], { axis: 0 });
       return [w, b];
     });
   };
-  const inputGrid = (v: Value, n: Node): QParams => {
-    const q = quantized.get(v.id);
-    if (!q) throw new Error(`quantize: ${n.name}: its input ${v.name} has no int8 grid`);
-    return q.p;
-  };
+  const inputGrid = (v: Value): QParams | undefined => quantized.get(v.id)?.p;
 
   for (const x of g.inputs) {
     const hx = h.input(x.name, x.shape, x.dtype);
@@ -150,7 +184,7 @@ export function emitQdq(g: Graph, o: EmitOptions): Graph {
     switch (n.op) {
       case 'Conv': {
         // (N, Cin, H, W) -> (N, Cout, Ho, Wo); the activation after it is the output range
-        const xp = inputGrid(x!, n);
+        const xp = inputGrid(x!);
         const [w, b] = weightAndBias(n, g.initializers.has(n.inputs[1]!) ? n.inputs[1]!.name.replace(/\.weight(\.bn_folded)?$/, '') : n.name, xp, o.biasCorrection?.get(x!.id));
         const y = h.within(n.name.replace(/\/Conv$/, ''), () => h.op1('Conv', [floatIn(x!), w, ...(b ? [b] : [])], n.attrs));
         const act = readers.get(out.id)?.length === 1 ? readers.get(out.id)![0]! : undefined;
@@ -163,7 +197,7 @@ export function emitQdq(g: Graph, o: EmitOptions): Graph {
       case 'Gemm': {
         // (N, in) x (out, in)^T + (out) -> (N, out): QGemm, float logits
         if (!n.attrs.transB) throw new Error(`quantize: ${n.name}: only Gemm with transB = 1 (Linear)`);
-        const [w, b] = weightAndBias(n, n.inputs[1]!.name.replace(/\.weight$/, ''), inputGrid(x!, n));
+        const [w, b] = weightAndBias(n, n.inputs[1]!.name.replace(/\.weight$/, ''), inputGrid(x!));
         result(out, h.within(n.name.replace(/\/Gemm$/, ''), () => h.op1('Gemm', [floatIn(x!), w, ...(b ? [b] : [])], n.attrs)));
         break;
       }
