@@ -18,6 +18,8 @@ export interface SessionOptions {
    * at batch 32, same speed: docs/training.md).
    */
   memPattern?: boolean;
+  /** Node: where ONNX Runtime writes the graph it actually runs after its optimizations (to see what it fused). */
+  optimizedModelFilePath?: string;
 }
 
 export interface Session {

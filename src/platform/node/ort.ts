@@ -53,6 +53,7 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
     interOpNumThreads: 1,
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     enableMemPattern: opts.memPattern ?? true,
+    ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
     // a missing GPU provider is reported by our own one-line error, not ORT's log
     logSeverityLevel: device === 'cpu' ? 3 : 4,
   };
