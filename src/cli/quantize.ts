@@ -76,9 +76,14 @@ async function quantizeCli(flags: QuantizeFlags): Promise<void> {
   const files = evenlySpaced(all.length, flags.images ?? all.length).map((i) => all[i]!);
   const perTensor = flags.perTensor ?? false;
   const opts = { method: flags.method, percentile: flags.percentile, weights: perTensor ? ('per-tensor' as const) : ('per-channel' as const), activations: flags.activations, equalize: flags.equalize, biasCorrection: flags.biasCorrection };
-  process.stderr.write(`calibrating on ${files.length} images at ${size}x${size} (${flags.method}${flags.method === 'percentile' ? ` ${flags.percentile}` : ''}, ${opts.weights} weights, ${flags.activations} activations)\n`);
+  let said = false;
+  const say = () => {
+    // once the first images have decoded: a run whose images all fail prints only their errors
+    if (!said) process.stderr.write(`calibrating on ${files.length} image${files.length === 1 ? '' : 's'} at ${size}x${size} (${flags.method}${flags.method === 'percentile' ? ` ${flags.percentile}` : ''}, ${opts.weights} weights, ${flags.activations} activations)\n`);
+    if (!said) bar?.start(files.length, 0);
+    said = true;
+  };
   const bar = process.stderr.isTTY && files.length > flags.batchSize ? new cliProgress.SingleBar({ format: 'calibrate [{bar}] {value}/{total} images | ETA {eta}s', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
-  bar?.start(files.length, 0);
   let failed = 0;
   // batches decoded one ahead of the network; an unreadable image is one line and is left out
   async function* batches(): AsyncGenerator<Tensor> {
@@ -94,7 +99,9 @@ async function quantizeCli(flags: QuantizeFlags): Promise<void> {
         process.stderr.write(`mobilenetv2: ${e.message}\n`);
       }
       abortSignal.throwIfAborted();
-      if (b.ok.length > 0) yield b.tensor;
+      if (b.ok.length === 0) continue;
+      say();
+      yield b.tensor;
     }
   }
   let result: Awaited<ReturnType<typeof quantizeNetwork>>;
