@@ -1,6 +1,10 @@
 // What the commands share: model options, building a model (from weights or not), errors.
 
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { imagenetClasses } from '../data/labels.js';
+import { onnxNetwork, looksLikeOnnx, type OnnxNetwork } from '../infer/onnx.js';
+import type { Network } from '../infer/predictor.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isPresetName, resolvePreset, type PresetName, type PresetSpec } from '../data/transforms.js';
 import type { CheckpointFamily } from '../models/load.js';
@@ -98,6 +102,76 @@ export async function buildModel(flags: ModelFlags): Promise<LoadedModel> {
   } catch (e) {
     if (e instanceof WeightsError) throw badInput(e.hint ? `${e.problem} (${hintWords(e.hint, true)})` : e.message);
     throw e;
+  }
+}
+
+export interface LoadedNetwork extends Omit<LoadedModel, 'model' | 'family'> {
+  /** What the Predictor runs: the module, or the graph of an exported .onnx (fp32 or int8). */
+  network: Network;
+  family?: CheckpointFamily | 'onnx';
+  numClasses: number;
+  /** Length of the embedding (the last conv's channels). */
+  embeddingSize: number;
+  /** An .onnx file's fixed input size. */
+  inputSize?: number;
+}
+
+/** The first bytes of a file (to tell an .onnx from a state dict without reading it all). */
+function head(path: string): Uint8Array {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const b = new Uint8Array(64);
+      return b.subarray(0, readSync(fd, b, 0, 64, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return new Uint8Array();
+  }
+}
+
+/**
+ * What predict, embed, eval and run execute: the model the flags describe (buildModel), or an
+ * exported .onnx file (fp32 or int8) run as it is. The flags that shape a model must agree with
+ * the file: its architecture and input size are fixed.
+ */
+export async function buildNetwork(flags: ModelFlags): Promise<LoadedNetwork> {
+  if (flags.weights && looksLikeOnnx(head(flags.weights)) && isFile(flags.weights)) {
+    let net: OnnxNetwork;
+    try {
+      net = onnxNetwork(readFileSync(flags.weights), flags.weights);
+    } catch (e) {
+      if (e instanceof WeightsError) throw badInput(e.message);
+      throw e;
+    }
+    const cfg = net.card?.config ?? {};
+    const fixed = (flag: string, file: string) => badInput(`${flags.weights}: ${flag} does not match the ONNX graph (${file}): an ONNX file is run as it is`);
+    if (flags.alpha !== undefined && Math.abs(flags.alpha - (cfg.alpha ?? 1)) > 1e-9) throw fixed(`--alpha ${flags.alpha}`, `alpha ${cfg.alpha ?? 1}`);
+    if (flags.numClasses !== undefined && flags.numClasses !== net.numClasses) throw fixed(`--num-classes ${flags.numClasses}`, `${net.numClasses} classes`);
+    if (flags.inputSize !== undefined && flags.inputSize !== net.inputSize[0]) throw fixed(`--input-size ${flags.inputSize}`, `input ${net.inputSize[0]}x${net.inputSize[1]}`);
+    const numClasses = net.numClasses ?? 0;
+    return {
+      network: net,
+      family: 'onnx',
+      source: net.source,
+      labels: net.labels ?? (numClasses === 1000 ? imagenetClasses() : undefined),
+      preset: net.preset,
+      background: false,
+      numClasses,
+      embeddingSize: net.embeddingSize ?? 0,
+      inputSize: net.inputSize[0],
+    };
+  }
+  const c = await buildModel(flags);
+  return { ...c, network: c.model, numClasses: c.model.numClasses, embeddingSize: c.model.lastChannel };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 

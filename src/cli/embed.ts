@@ -9,10 +9,11 @@ import { nodeBackend } from '../platform/node/ort.js';
 import type { Device } from '../infer/backend.js';
 import { float32 } from '../tensor.js';
 import { writeSafetensors } from '../weights/safetensors.js';
-import { weightsName, addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
+import { weightsName, addModelOptions, buildNetwork, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { forEachImageBatch, imageList } from './images.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
 import { DEFAULT_WEIGHTS } from '../weights/registry.js';
+import { badInput } from './errors.js';
 
 interface EmbedFlags extends ModelFlags {
   out: string;
@@ -29,7 +30,7 @@ export function embedCommand(): Command {
     .argument('[images...]', 'image files or folders (searched recursively)')
     .option('--files-from <list>', 'also the paths listed in this file, one per line (- for stdin)')
     .requiredOption('--out <file>', 'safetensors file to write')
-    .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file', DEFAULT_WEIGHTS)
+    .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, a .pth/.safetensors file, or an .onnx of export / quantize', DEFAULT_WEIGHTS)
     .option('--preset <name>', "preprocessing: torchvision-v1, torchvision-v2, hf, tf, timm (default: the weights')")
     .addOption(new Option('--device <device>', 'where ONNX Runtime runs the network').argParser(deviceFlag).default('cpu'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
@@ -41,11 +42,13 @@ export function embedCommand(): Command {
 async function embed(images: string[], flags: EmbedFlags): Promise<void> {
   const override = presetFlag(flags.preset);
   await checkOutputFolders([flags.out]);
-  const loaded = await buildModel(flags);
+  const loaded = await buildNetwork(flags);
   const base = override ?? loaded.preset ?? 'torchvision-v1';
-  const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
-  const predictor = new Predictor(loaded.model, nodeBackend, { device: flags.device, threads: flags.threads });
-  const c = loaded.model.lastChannel;
+  const size = flags.inputSize ?? loaded.inputSize;
+  const preset = size ? withInputSize(base, size) : base;
+  const predictor = new Predictor(loaded.network, nodeBackend, { device: flags.device, threads: flags.threads });
+  const c = loaded.embeddingSize;
+  if (c === 0) throw badInput(`${flags.weights}: its ONNX graph has no embedding (the pooled features) to output`);
   const rows: Float32Array[] = [];
   const files: string[] = [];
   let failed: number;

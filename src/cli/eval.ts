@@ -8,7 +8,7 @@ import { evaluate } from '../train/evaluate.js';
 import { decodeSample, DECODE_CONCURRENCY } from '../platform/node/fit.js';
 import { drawConfusionMatrix } from '../platform/node/plot.js';
 import { writeFileAtomic } from '../platform/node/files.js';
-import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
+import { addModelOptions, buildNetwork, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
 import { abortSignal } from './signals.js';
 import { resolvePreset } from '../data/transforms.js';
@@ -61,17 +61,17 @@ function matchClasses(dir: string, folders: readonly string[], labels: readonly 
 
 async function run(dir: string, f: EvalFlags): Promise<void> {
   const folder = new ImageFolder(dir);
-  const { model, preset, labels } = await buildModel(f);
-  const { index, note } = matchClasses(dir, folder.classes, labels, model.numClasses);
+  const { network, preset, labels, numClasses, inputSize: fixedSize } = await buildNetwork(f);
+  const { index, note } = matchClasses(dir, folder.classes, labels, numClasses);
   if (note) process.stderr.write(`mobilenetv2: note: ${note}\n`);
   // the folder's samples labelled with the model's outputs
   const data = { classes: labels ?? folder.classes, samples: folder.samples.map((s) => ({ ...s, label: index[s.label]! })) };
   const base = presetFlag(f.preset) ?? preset ?? 'torchvision-v1';
-  const inputSize = f.inputSize ?? resolvePreset(base).crop; // the size the weights were trained at, when they say
+  const inputSize = f.inputSize ?? fixedSize ?? resolvePreset(base).crop; // the size the weights were trained at, when they say
   await mkdir(f.out, { recursive: true });
   const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'eval [{bar}] {value}/{total} images | ETA {eta}s' }, cliProgress.Presets.shades_classic) : undefined;
   bar?.start(folder.samples.length, 0);
-  const r = await evaluate(model, data, model.numClasses, nodeBackend, {
+  const r = await evaluate(network, data, numClasses, nodeBackend, {
     inputSize,
     batchSize: f.batchSize,
     device: f.device,
@@ -86,7 +86,7 @@ async function run(dir: string, f: EvalFlags): Promise<void> {
   for (const s of r.skipped) process.stderr.write(`mobilenetv2: skipped ${s.message}\n`);
   // the matrix over the folder's classes; predictions of any other class of the model in a last column
   const names = [...folder.classes];
-  const others = index.length < model.numClasses;
+  const others = index.length < numClasses;
   const confusion = index.map((i) => {
     const row = index.map((j) => r.confusion[i]![j]!);
     return others ? [...row, r.confusion[i]!.reduce((a, v) => a + v, 0) - row.reduce((a, v) => a + v, 0)] : row;

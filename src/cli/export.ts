@@ -6,7 +6,7 @@ import { writePth } from '../weights/pth.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import { shapeStr } from '../tensor.js';
 import { resolvePreset, withInputSize } from '../data/transforms.js';
-import { cardMetadata } from '../models/card.js';
+import { onnxMetadata } from '../infer/export.js';
 import { addModelOptions, buildModel, positiveInt, presetFlag, runCommand, weightsName, type ModelFlags } from './common.js';
 import { usage } from './errors.js';
 import { checkOutputFolders, writeFileAtomic } from './files.js';
@@ -61,19 +61,13 @@ export function exportCommand(): Command {
       const preset = override ?? own;
       const size = flags.inputSize ?? (preset === undefined ? 224 : resolvePreset(preset).crop);
       const spec = preset === undefined ? undefined : withInputSize(preset, size);
-      const meta: Record<string, string> = {
+      const meta = onnxMetadata(model, {
         weights: source ? weightsName(flags.weights!, source) : `random init (seed ${flags.seed ?? 0})`,
-        alpha: String(model.alpha),
-        num_classes: String(model.numClasses),
-        last_channel: String(model.lastChannel),
-        ...(family ? { family } : {}),
-        tf_padding: String(model.tfPadding),
-        bn_eps: String(model.bnEps),
-        ...(spec ? { preprocessing: JSON.stringify({ preset: typeof preset === 'string' ? preset : 'checkpoint', ...spec }) } : {}),
-        ...(labels ? { classes: JSON.stringify(labels) } : {}),
-        input_size: String(size),
-        ...cardMetadata(model, { classes: labels, preset: spec }),
-      };
+        family,
+        labels,
+        preset: spec ? { name: typeof preset === 'string' ? preset : 'checkpoint', spec } : undefined,
+        inputSize: size,
+      });
       if ((flags.safetensors || flags.pth) && (model.tfPadding || model.bnEps !== 1e-5 || model.stageRepeats.join() !== '1,2,3,4,3,3,1')) {
         // the keys are torchvision's, but torchvision's mobilenet_v2 would compute it differently
         process.stderr.write(`note: this network uses${model.tfPadding ? ' TF SAME padding' : ''}${model.bnEps !== 1e-5 ? ` BatchNorm eps ${model.bnEps}` : ''}${model.stageRepeats.join() !== '1,2,3,4,3,3,1' ? ` blocks per stage ${shapeStr(model.stageRepeats)}` : ''}: torchvision's mobilenet_v2 loads these keys only with the same settings (recorded in the metadata)\n`);

@@ -12,6 +12,7 @@ import { embedCommand } from './embed.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { serveCommand } from './serve.js';
+import { quantizeCommand } from './quantize.js';
 
 export function program(): Command {
   const p = new Command('mobilenetv2')
@@ -19,7 +20,7 @@ export function program(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand(), trainCommand(), evalCommand(), serveCommand()]) {
+  for (const cmd of [summaryCommand(), predictCommand(), runTensorCommand(), exportCommand(), embedCommand(), trainCommand(), evalCommand(), quantizeCommand(), serveCommand()]) {
     p.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   return p;

@@ -4,7 +4,7 @@ import { labelsForHead } from '../data/labels.js';
 import { withInputSize } from '../data/transforms.js';
 import { Predictor, topk } from '../infer/predictor.js';
 import { nodeBackend } from '../platform/node/ort.js';
-import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
+import { addModelOptions, buildNetwork, deviceFlag, positiveInt, presetFlag, runCommand, type ModelFlags } from './common.js';
 import { forEachImageBatch, imageList } from './images.js';
 import type { Device } from '../infer/backend.js';
 
@@ -24,7 +24,7 @@ export function predictCommand(): Command {
     .description('classify images (jpg, png, webp, gif, tiff...) and print the top-k classes')
     .argument('[images...]', 'image files or folders (searched recursively)')
     .option('--files-from <list>', 'also the paths listed in this file, one per line (- for stdin)')
-    .option('--weights <name|file>', `registry name (IMAGENET1K_V1, IMAGENET1K_V2), hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file`, DEFAULT_WEIGHTS)
+    .option('--weights <name|file>', `registry name (IMAGENET1K_V1, IMAGENET1K_V2), hf:<org>/<name>, a transformers/timm checkpoint folder, a .pth/.safetensors file, or an .onnx of export / quantize`, DEFAULT_WEIGHTS)
     .option('--topk <k>', 'how many classes to show', positiveInt('--topk'), 5)
     .option('--json', 'one JSON object per image on stdout')
     .addOption(new Option('--device <device>', 'where ONNX Runtime runs the network').argParser(deviceFlag).default('cpu'))
@@ -37,13 +37,13 @@ export function predictCommand(): Command {
 
 async function predict(images: string[], flags: PredictFlags): Promise<void> {
   const override = presetFlag(flags.preset);
-  const loaded = await buildModel(flags);
-  const { model } = loaded;
+  const loaded = await buildNetwork(flags);
   const base = override ?? loaded.preset ?? 'torchvision-v1';
-  const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
-  const labels = loaded.labels ?? labelsForHead(model.numClasses);
+  const size = flags.inputSize ?? loaded.inputSize;
+  const preset = size ? withInputSize(base, size) : base;
+  const labels = loaded.labels ?? labelsForHead(loaded.numClasses);
   const background = loaded.background ?? false;
-  const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads });
+  const predictor = new Predictor(loaded.network, nodeBackend, { device: flags.device, threads: flags.threads });
   try {
     await forEachImageBatch(
       images,

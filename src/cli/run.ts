@@ -3,7 +3,7 @@ import { Predictor } from '../infer/predictor.js';
 import { nodeBackend } from '../platform/node/ort.js';
 import { shapeStr } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
-import { weightsName, addModelOptions, buildModel, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
+import { weightsName, addModelOptions, buildNetwork, deviceFlag, positiveInt, runCommand, type ModelFlags } from './common.js';
 import { badInput } from './errors.js';
 import { checkOutputFolders, readUserFile, writeFileAtomic } from './files.js';
 import type { Device } from '../infer/backend.js';
@@ -35,8 +35,9 @@ export function runTensorCommand(): Command {
         throw badInput(`${flags.input}: "input" must be float32 N x 3 x H x W, got ${input.dtype} ${shapeStr(input.shape)}`);
       }
       if (input.shape[2]! < 32 || input.shape[3]! < 32) throw badInput(`${flags.input}: "input" is ${input.shape[2]}x${input.shape[3]}; the network needs at least 32x32`);
-      const { model, source } = await buildModel(flags);
-      const predictor = new Predictor(model, nodeBackend, { device: flags.device, threads: flags.threads, foldBN: flags.foldBn });
+      const { network, source, inputSize } = await buildNetwork(flags);
+      if (inputSize !== undefined && (input.shape[2] !== inputSize || input.shape[3] !== inputSize)) throw badInput(`${flags.input}: "input" is ${input.shape[2]}x${input.shape[3]}, but the ONNX graph of ${flags.weights} takes ${inputSize}x${inputSize}`);
+      const predictor = new Predictor(network, nodeBackend, { device: flags.device, threads: flags.threads, foldBN: flags.foldBn });
       try {
         const { logits } = await predictor.run(input);
         await writeFileAtomic(flags.output, writeSafetensors(new Map([['logits', logits]]), { weights: source ? weightsName(flags.weights!, source) : '', input: flags.input }));

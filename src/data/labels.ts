@@ -11,7 +11,7 @@ export function imagenetClasses(): string[] {
 }
 
 /** The class names a head of this size has when nothing else says: ImageNet's 1000, or TF-slim's 1001 (background first). */
-export function labelsForHead(numClasses: number): string[] | undefined {
+export function labelsForHead(numClasses: number | undefined): string[] | undefined {
   if (numClasses === 1000) return imagenetClasses();
   if (numClasses === 1001) return ['background', ...imagenetClasses()];
   return undefined;

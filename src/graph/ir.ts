@@ -89,6 +89,14 @@ export class Graph {
   }
   private readonly scalars = new Map<string, Value>();
 
+  /** Give `v` a new name (made unique as every name is). */
+  rename(v: Value, name: string): Value {
+    if (v.name === name) return v;
+    this.names.delete(v.name);
+    v.name = this.uniqueName(name);
+    return v;
+  }
+
   output(v: Value, name?: string): Value {
     if (name !== undefined && v.name !== name) {
       this.names.delete(v.name);

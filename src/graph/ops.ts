@@ -128,6 +128,19 @@ const elementwise = (op: string, dtype?: ValueType) => (inputs: readonly (Value 
   return [{ dtype: dtype ?? a.dtype, shape: broadcast(a.shape, b.shape, op) }];
 };
 
+/** Q / DQ's scale and zero point: scalars (per tensor) or 1-D of x's size along `axis` (per channel). */
+function quantParams(inputs: readonly (Value | undefined)[], a: Attrs, x: Shape, op: string): void {
+  const scale = req(inputs, 1, op);
+  const zp = inputs[2];
+  if (scale.dtype !== 'float32') throw new Error(`${op}: scale must be float32, got ${scale.dtype}`);
+  if (zp && zp.dtype !== 'int8' && zp.dtype !== 'uint8' && zp.dtype !== 'int32') throw new Error(`${op}: zero point must be int8, uint8 or int32, got ${zp.dtype}`);
+  if (zp && zp.shape.join() !== scale.shape.join()) throw new Error(`${op}: scale [${scale.shape.join(', ')}] and zero point [${zp.shape.join(', ')}] differ in shape`);
+  if (scale.shape.length === 0) return;
+  const axis = int(a, 'axis', 1);
+  const ax = axis < 0 ? axis + x.length : axis;
+  if (scale.shape.length !== 1 || x[ax] !== scale.shape[0]) throw new Error(`${op}: a per-channel scale [${scale.shape.join(', ')}] must have x's size ${x[ax]} along axis ${axis}`);
+}
+
 function reduceShape(x: Shape, axes: readonly number[], keepdims: boolean): Dim[] {
   const r = x.length;
   const ax = new Set(axes.map((a) => (a < 0 ? a + r : a)));
@@ -400,6 +413,26 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Relu: { attrs: {}, infer: same('Relu') },
+  // int8 graphs (quant/): y = saturate(round_half_even(x / scale) + zero_point), x = (y - zero_point) * scale;
+  // per tensor (scalar scale) or per channel along `axis` (1-D scale). No gradient rule: inference only.
+  QuantizeLinear: {
+    attrs: { axis: 'int' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'QuantizeLinear');
+      quantParams(inputs, a, x.shape, 'QuantizeLinear');
+      const zp = inputs[2];
+      return [{ dtype: zp ? zp.dtype : 'uint8', shape: x.shape }]; // the zero point's type (uint8 without one)
+    },
+  },
+  DequantizeLinear: {
+    attrs: { axis: 'int' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'DequantizeLinear');
+      if (x.dtype !== 'int8' && x.dtype !== 'uint8' && x.dtype !== 'int32') throw new Error(`DequantizeLinear: input must be int8, uint8 or int32, got ${x.dtype}`);
+      quantParams(inputs, a, x.shape, 'DequantizeLinear');
+      return [{ dtype: 'float32', shape: x.shape }];
+    },
+  },
   Identity: { attrs: {}, infer: same('Identity'), grad: (_g, _n, [dy]) => [dy] },
   Softmax: { attrs: { axis: 'int' }, infer: same('Softmax') },
   Sqrt: { attrs: {}, infer: same('Sqrt'), internal: true },

@@ -54,6 +54,43 @@ export function foldBatchNorm(g: Graph): number {
 }
 
 /**
+ * Merge nodes that compute the same thing (same operator, inputs and attributes): the inference
+ * graph's embedding head pools the feature map the classifier also pools. Returns how many went.
+ */
+export function mergeDuplicates(g: Graph): number {
+  const seen = new Map<string, Node>();
+  const rename = new Map<number, Value>();
+  const kept: Node[] = [];
+  let merged = 0;
+  for (const n of g.nodes) {
+    const inputs = n.inputs.map((v) => (v && rename.get(v.id)) ?? v);
+    const key = `${n.op}|${inputs.map((v) => (v ? v.id : '')).join(',')}|${JSON.stringify(n.attrs)}`;
+    const same = seen.get(key);
+    if (same && same.outputs.length === n.outputs.length) {
+      n.outputs.forEach((o, i) => rename.set(o.id, same.outputs[i]!));
+      merged++;
+      continue;
+    }
+    const m = inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n;
+    for (const o of m.outputs) o.producer = m;
+    seen.set(key, m);
+    kept.push(m);
+  }
+  g.nodes = kept;
+  g.outputs.forEach((v, i) => {
+    const r = rename.get(v.id);
+    if (r) {
+      // an output computed twice: keep one value, under the output's name, as an Identity
+      const id: Node = { op: 'Identity', inputs: [r], outputs: [v], attrs: {}, name: `${v.name}/Identity` };
+      v.producer = id;
+      g.nodes.push(id);
+      g.outputs[i] = v;
+    }
+  });
+  return merged;
+}
+
+/**
  * Replace each composite node (an op with a `lower` rule: BatchNormTrain, SoftmaxCrossEntropy) by
  * the ONNX operators that implement it (in the formulation `f` names), in place, so the graph can
  * be exported.

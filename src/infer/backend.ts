@@ -2,6 +2,7 @@
 // platform implements this: node.ts (onnxruntime-node), web.ts (onnxruntime-web).
 
 import type { Formulation } from '../graph/ops.js';
+import type { Int8Variant } from '../quant/variants.js';
 import type { Tensor } from '../tensor.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda' | 'wasm';
@@ -24,6 +25,8 @@ export interface SessionOptions {
    * a server whose cores also decode images gets those cycles back (serve: docs/serving.md).
    */
   spinning?: boolean;
+  /** Node: where ONNX Runtime writes the graph it actually runs after its optimizations (to see what it fused). */
+  optimizedModelFilePath?: string;
 }
 
 export interface Session {
@@ -43,6 +46,11 @@ export interface Backend {
    * there (onnxruntime-web's WebGPU providers compute the im2col depthwise dW wrong: 'slices').
    */
   formulation?(device: Device): Partial<Formulation>;
+  /**
+   * The int8 graph variant this runtime runs fastest on a device, where it is not the all-integer
+   * QDQ graph (onnxruntime-web's WASM: 'dw-float', measured in bench/int8.ts).
+   */
+  int8Variant?(device: Device): Int8Variant;
 }
 
 /** A device the runtime cannot give: the message says how to get it. */

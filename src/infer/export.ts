@@ -22,6 +22,37 @@ export interface ExportOptions {
   metadata?: Record<string, string>;
 }
 
+export interface OnnxMetadataOptions {
+  /** How the weights were named (a registry name, a file's base name). */
+  weights: string;
+  family?: string;
+  labels?: readonly string[];
+  /** The preset as named (a name, or 'checkpoint' for a checkpoint's own spec) and its spec at the input size. */
+  preset?: { name: string; spec: PresetSpec };
+  inputSize: number;
+}
+
+/**
+ * The metadata our .onnx files carry (export's fp32 graphs and quantize's int8 ones): what a
+ * reader needs to use the graph without the checkpoint (labels, preprocessing, input size) and
+ * the card that names the architecture.
+ */
+export function onnxMetadata(model: MobileNetV2, o: OnnxMetadataOptions): Record<string, string> {
+  return {
+    weights: o.weights,
+    alpha: String(model.alpha),
+    num_classes: String(model.numClasses),
+    last_channel: String(model.lastChannel),
+    ...(o.family ? { family: o.family } : {}),
+    tf_padding: String(model.tfPadding),
+    bn_eps: String(model.bnEps),
+    ...(o.preset ? { preprocessing: JSON.stringify({ preset: o.preset.name, ...o.preset.spec }) } : {}),
+    ...(o.labels ? { classes: JSON.stringify(o.labels) } : {}),
+    input_size: String(o.inputSize),
+    ...cardMetadata(model, { classes: o.labels, preset: o.preset?.spec }),
+  };
+}
+
 export function exportModel(model: MobileNetV2, format: ExportFormat, opts: ExportOptions = {}): Uint8Array {
   const meta: Record<string, string> = {
     alpha: String(model.alpha),

@@ -20,6 +20,7 @@ import { MobileNetV2, type Pooling } from '../models/mobilenetv2.js';
 import type { Tensor } from '../tensor.js';
 import type { Backend, Device } from './backend.js';
 import { inputHW } from './graph.js';
+import { isOnnxNetwork, looksLikeOnnx, onnxNetwork, type OnnxNetwork } from './onnx.js';
 import { Predictor, topk as topkRows, type Output } from './predictor.js';
 
 export interface LoadOptions<W = string> {
@@ -93,21 +94,36 @@ export async function loadWith<Img, W, Extra extends object>(platform: Platform<
   if (opts.preset !== undefined) resolvePreset(opts.preset);
 
   const head = { includeTop, pooling, classifierActivation };
-  let model: MobileNetV2;
+  let model: MobileNetV2 | OnnxNetwork;
   let meta: Omit<ModelMeta, 'preset'> & { preset?: PresetName | PresetSpec };
-  if (weights === null) {
+  const source = weights === null ? undefined : await platform.openWeights(weights, opts);
+  if (source?.kind === 'file' && looksLikeOnnx(source.bytes)) {
+    // an exported .onnx (fp32 or int8): its graph runs as it is, so its architecture, head and input size are fixed
+    const net = onnxNetwork(source.bytes, source.name);
+    const named = typeof weights === 'string' ? weights : net.source;
+    const fixed = (what: string, file: string) => new RangeError(`load: ${what} does not match the ONNX file ${named} (${file}): an ONNX graph is run as it is`);
+    const cfg = net.card?.config ?? {};
+    if (alpha !== undefined && Math.abs((cfg.alpha ?? 1) - alpha) > 1e-9) throw fixed(`alpha ${alpha}`, `alpha ${cfg.alpha ?? 1}`);
+    if (classes !== undefined && classes !== net.numClasses) throw fixed(`classes ${classes}`, `${net.numClasses} classes`);
+    if (includeTop !== net.includeTop) throw fixed(`includeTop ${includeTop}`, `includeTop ${net.includeTop}`);
+    if (pooling !== undefined || classifierActivation !== null) throw fixed(pooling !== undefined ? `pooling '${pooling}'` : `classifierActivation '${classifierActivation}'`, 'its own head');
+    if (inputSize !== undefined && inputSize !== net.inputSize[0]) throw fixed(`inputSize ${inputSize}`, `input ${net.inputSize[0]}x${net.inputSize[1]}`);
+    model = net;
+    const labels = net.labels ?? labelsForHead(net.numClasses);
+    meta = { labels, preset: opts.preset !== undefined ? withInputSize(opts.preset, net.inputSize[0]) : net.preset, background: false, family: 'onnx', source: net.source };
+  } else if (weights === null) {
     model = new MobileNetV2({ alpha, numClasses: classes, lastChannel: 'paper', ...head }).eval();
     meta = { labels: labelsForHead(model.numClasses), background: false, family: 'none', source: 'random init' };
   } else {
-    const c = await checkpointFrom(await platform.openWeights(weights, opts), { head, given: { alpha } });
+    const c = await checkpointFrom(source!, { head, given: { alpha } });
     model = c.model;
     meta = { labels: c.labels, preset: c.preset, background: c.background, family: c.family, source: c.source };
     const named = typeof weights === 'string' ? weights : c.source;
     if (alpha !== undefined && Math.abs(model.alpha - alpha) > 1e-9) throw new RangeError(`load: alpha ${alpha} does not match the weights ${named} (alpha ${model.alpha})`);
     if (classes !== undefined && includeTop && classes !== model.numClasses) throw new RangeError(`load: classes ${classes} does not match the weights ${named} (${model.numClasses} classes)`);
   }
-  let preset = opts.preset ?? meta.preset ?? 'torchvision-v1';
-  if (inputSize !== undefined) preset = withInputSize(preset, inputSize);
+  let preset = meta.family === 'onnx' ? meta.preset! : (opts.preset ?? meta.preset ?? 'torchvision-v1');
+  if (inputSize !== undefined && meta.family !== 'onnx') preset = withInputSize(preset, inputSize);
   const defaults = platform.sessionDefaults?.(opts) ?? {};
   const predictor = new Predictor(model, opts.backend ?? platform.backend, { device: opts.device ?? defaults.device, threads: opts.threads ?? defaults.threads });
   return new MobileNetV2Model(predictor, { ...meta, preset }, platform);
@@ -117,7 +133,8 @@ export interface ModelMeta {
   labels?: string[];
   preset: PresetName | PresetSpec;
   background: boolean;
-  family: CheckpointFamily | 'none';
+  /** 'onnx': an exported .onnx file (fp32 or int8), run as it is. */
+  family: CheckpointFamily | 'onnx' | 'none';
   source: string;
 }
 
@@ -126,7 +143,7 @@ export class MobileNetV2Model<Img = unknown> {
   readonly preset: PresetName | PresetSpec;
   /** Class 0 is TF-slim's background: classify leaves it out of the ranking. */
   readonly background: boolean;
-  readonly family: CheckpointFamily | 'none';
+  readonly family: CheckpointFamily | 'onnx' | 'none';
   /** Where the weights came from. */
   readonly source: string;
   private disposed = false;
@@ -143,13 +160,21 @@ export class MobileNetV2Model<Img = unknown> {
     this.source = meta.source;
   }
 
+  /** The MobileNetV2 module; a model loaded from an .onnx file has none (this throws: its weights are in the graph). */
   get model(): MobileNetV2 {
     return this.predictor.model as MobileNetV2;
   }
 
+  /** Whether the model has its classifier (classify works). */
+  get includeTop(): boolean {
+    const n = this.predictor.network;
+    return isOnnxNetwork(n) ? n.includeTop : (n as MobileNetV2).includeTop;
+  }
+
   /** Length of `embed`'s vectors: the last conv's channels. */
   get embeddingSize(): number {
-    return this.model.lastChannel;
+    const n = this.predictor.network;
+    return isOnnxNetwork(n) ? (n.embeddingSize ?? 0) : (n as MobileNetV2).lastChannel;
   }
 
   /** Images -> (N, 3, S, S) with the model's preset; a bad image throws its ImageError. */
@@ -207,7 +232,7 @@ export class MobileNetV2Model<Img = unknown> {
   async classify(images: Img | readonly Img[], topk = 3): Promise<Classification[] | Classification[][]> {
     if (typeof topk !== 'number') throw new TypeError(`classify: topk must be a number, got ${typeof topk}`);
     if (!Number.isInteger(topk) || topk < 1) throw new RangeError(`classify: topk must be an integer >= 1, got ${topk}`);
-    if (!this.model.includeTop) throw new Error('classify: this model was loaded with includeTop: false; use embed() or infer()');
+    if (!this.includeTop) throw new Error('classify: this model was loaded with includeTop: false; use embed() or infer()');
     const list = this.asList(images, 'classify');
     const rows = await this.pipelined(list, ['logits', 'probabilities'], (r) => this.rank(r.probabilities, r.logits, topk));
     return Array.isArray(images) ? rows : rows[0]!;

@@ -6,7 +6,14 @@ import { inferenceGraph, inputHW, type Head } from './graph.js';
 import type { Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import type { Backend, Device, Session, SessionOptions } from './backend.js';
-import { shapeStr, type Tensor } from '../tensor.js';
+import { isOnnxNetwork, variantBytes, type OnnxNetwork } from './onnx.js';
+import { numel, shapeStr, type Tensor } from '../tensor.js';
+
+/**
+ * What a Predictor runs: a module (compiled to an inference graph per input size) or an ONNX file
+ * of ours (export's fp32 graph, quantize's int8 one: run as it is, at the graph's input size).
+ */
+export type Network = Module | OnnxNetwork;
 
 export interface PredictorOptions extends SessionOptions {
   /** Fold BatchNorm into convs (default true). */
@@ -35,11 +42,17 @@ export class Predictor {
   private disposed = false;
 
   constructor(
-    readonly model: Module,
-    private readonly backend: Backend,
+    readonly network: Network,
+    readonly backend: Backend,
     private readonly opts: PredictorOptions = {},
   ) {
-    if (model.training) model.eval();
+    if (!isOnnxNetwork(network) && network.training) network.eval();
+  }
+
+  /** The module compiled; an ONNX network has none (its weights are in the graph). */
+  get model(): Module {
+    if (isOnnxNetwork(this.network)) throw new Error(`this model runs the ONNX graph of ${this.network.source}: there is no module (its weights are in the graph)`);
+    return this.network;
   }
 
   get device(): Device {
@@ -48,7 +61,14 @@ export class Predictor {
 
   /** The ONNX bytes a session runs for input H x W (dynamic batch): output, embedding, logits, probabilities. */
   onnx(inputSize: number | readonly [number, number]): Uint8Array {
-    return predictorOnnx(this.model, inputSize, this.opts.foldBN ?? true);
+    const [h, w] = inputHW(inputSize);
+    const net = this.network;
+    if (!isOnnxNetwork(net)) return predictorOnnx(net, [h, w], this.opts.foldBN ?? true);
+    if (h !== net.inputSize[0] || w !== net.inputSize[1]) {
+      throw new RangeError(`input is ${h}x${w}, but the ONNX graph of ${net.source} takes ${net.inputSize[0]}x${net.inputSize[1]} (an ONNX graph's input size is fixed)`);
+    }
+    // an int8 graph in the variant this runtime runs fastest (onnxruntime-web's WASM: depthwise convs in float)
+    return net.quantization ? variantBytes(net, this.backend.int8Variant?.(this.device) ?? 'qdq') : net.bytes;
   }
 
   /** The session for input H x W, compiled on first use. */
@@ -58,7 +78,7 @@ export class Predictor {
     const key = `${h}x${w}`;
     let s = this.sessions.get(key);
     if (s === undefined) {
-      s = this.backend.createSession(this.onnx([h, w]), this.opts);
+      s = (async () => this.backend.createSession(this.onnx([h, w]), this.opts))();
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
@@ -71,8 +91,36 @@ export class Predictor {
       throw new RangeError(`input must be a float32 N x 3 x H x W tensor, got ${input?.dtype} ${input?.shape ? shapeStr(input.shape) : typeof input}`);
     }
     const s = await this.session(input.shape[2]!, input.shape[3]!);
-    for (const k of fetch) if (!s.outputNames.includes(k)) throw new Error(`this model has no ${k} output${k === "logits" || k === "probabilities" ? " (it has no classifier: includeTop false)" : ""}`);
-    return (await s.run({ input }, fetch)) as Record<K, Tensor>;
+    const net = isOnnxNetwork(this.network) ? this.network : undefined;
+    // our names -> the graph's (a file's outputs are named as it names them)
+    const names = fetch.map((k) => (net ? net.outputs[k] : k));
+    fetch.forEach((k, i) => {
+      if (names[i] === undefined || !s.outputNames.includes(names[i]!)) throw new Error(`this model has no ${k} output${k === 'logits' || k === 'probabilities' ? ' (it has no classifier: includeTop false)' : ''}`);
+    });
+    const feedName = net?.inputName ?? 'input';
+    const out = net?.batch !== undefined && net.batch !== input.shape[0] ? await this.runFixedBatch(s, feedName, input, names as string[], net.batch) : await s.run({ [feedName]: input }, names as string[]);
+    return Object.fromEntries(fetch.map((k, i) => [k, out[names[i]!]!])) as Record<K, Tensor>;
+  }
+
+  /** A graph with a fixed batch b: the input in slices of b (the last one zero-padded), the outputs joined. */
+  private async runFixedBatch(s: Session, feed: string, x: Tensor, fetch: string[], b: number): Promise<Record<string, Tensor>> {
+    const n = x.shape[0]!;
+    const per = numel(x.shape.slice(1));
+    const parts: Record<string, Tensor>[] = [];
+    for (let i = 0; i < n; i += b) {
+      const data = new Float32Array(b * per);
+      data.set((x.data as Float32Array).subarray(i * per, Math.min(n, i + b) * per));
+      parts.push(await s.run({ [feed]: { dtype: 'float32', shape: [b, ...x.shape.slice(1)], data } }, fetch));
+    }
+    return Object.fromEntries(
+      fetch.map((name) => {
+        const t0 = parts[0]![name]!;
+        const row = numel(t0.shape.slice(1));
+        const data = new Float32Array(n * row);
+        parts.forEach((p, j) => data.set((p[name]!.data as Float32Array).subarray(0, Math.min(b, n - j * b) * row), j * b * row));
+        return [name, { dtype: 'float32', shape: [n, ...t0.shape.slice(1)], data } as Tensor];
+      }),
+    );
   }
 
   /** Release the runtime sessions; the predictor cannot be used afterwards. */

@@ -16,6 +16,7 @@ import { readCard, type ModelCard } from './card.js';
 
 import { configFromStateDict, guessTimmArchitecture } from './config.js';
 import { TIMM_VARIANTS, hfOptions, timmOptions, type HfConfig } from './families.js';
+import { looksLikeOnnx } from '../onnx/import.js';
 import { detectFamily, toOurStateDict } from './keymaps.js';
 import { INVERTED_RESIDUAL_SETTING, MobileNetV2, type MobileNetV2Options } from './mobilenetv2.js';
 
@@ -166,6 +167,7 @@ export async function checkpointFrom(source: WeightsSource, opts: CheckpointOpti
   const { name: file, bytes, entry } = source;
   let stateDict: StateDict;
   let card: ModelCard | undefined;
+  if (looksLikeOnnx(bytes)) throw new WeightsError(`${file}: an ONNX graph (from export or quantize), not a state dict: this needs the .pth or .safetensors weights it was made from`);
   if (looksLikeSafetensors(bytes)) {
     const { tensors, metadata } = readSafetensors(bytes, file);
     card = readCard(metadata, file);

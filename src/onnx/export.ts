@@ -14,6 +14,9 @@ const IR_VERSION = 8; // the IR version that goes with opset 17
 const DATA_TYPE: Record<ValueType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  int32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
 };
 

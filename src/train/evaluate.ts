@@ -5,8 +5,8 @@ import { DataLoader, type SampleDecoder } from '../data/loader.js';
 import { evalTransform } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import type { PresetName, PresetSpec } from '../data/transforms.js';
-import type { Module } from '../nn/module.js';
-import { Predictor, topk } from '../infer/predictor.js';
+import { Predictor, topk, type Network } from '../infer/predictor.js';
+import { isOnnxNetwork } from '../infer/onnx.js';
 import type { Backend, SessionOptions } from '../infer/backend.js';
 
 export interface EvalResult {
@@ -35,9 +35,10 @@ export interface EvaluateOptions extends SessionOptions {
   onBatch?: (done: number, total: number) => void;
 }
 
-export async function evaluate(model: Module, dataset: Dataset, numClasses: number, backend: Backend, opts: EvaluateOptions): Promise<EvalResult> {
-  const wasTraining = model.training;
-  const predictor = new Predictor(model.eval(), backend, opts);
+export async function evaluate(model: Network, dataset: Dataset, numClasses: number, backend: Backend, opts: EvaluateOptions): Promise<EvalResult> {
+  const module = isOnnxNetwork(model) ? undefined : model;
+  const wasTraining = module?.training ?? false;
+  const predictor = new Predictor(module ? module.eval() : model, backend, opts);
   const loader = new DataLoader(dataset, { batchSize: opts.batchSize ?? 64, decode: opts.decode, concurrency: opts.concurrency, transform: evalTransform({ size: opts.inputSize, preset: opts.preset }) });
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   const skipped: EvalResult['skipped'] = [];
@@ -64,7 +65,7 @@ export async function evaluate(model: Module, dataset: Dataset, numClasses: numb
     }
   } finally {
     await predictor.release();
-    model.train(wasTraining);
+    module?.train(wasTraining);
   }
   const perClass = confusion.map((row, c) => {
     const n = row.reduce((a, v) => a + v, 0);

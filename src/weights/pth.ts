@@ -421,7 +421,7 @@ export function readPth(bytes: Uint8Array, file: string): StateDict {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-const TORCH_STORAGE: Record<Tensor['dtype'], string> = { float32: 'FloatStorage', int64: 'LongStorage' };
+const TORCH_STORAGE: Record<Tensor['dtype'], string> = { float32: 'FloatStorage', int64: 'LongStorage', int8: 'CharStorage', uint8: 'ByteStorage', int32: 'IntStorage' };
 
 /**
  * The state_dict pickle as torch writes it:

@@ -76,7 +76,7 @@ export function readWeightsBytes(bytes: Uint8Array, file: string): StateDict {
 }
 
 /** Endings of files that hold weights (for telling a mistyped registry name from a path). */
-export const WEIGHT_EXTENSIONS = ['.pth', '.pt', '.bin', '.safetensors', '.ckpt', '.tar'] as const;
+export const WEIGHT_EXTENSIONS = ['.pth', '.pt', '.bin', '.safetensors', '.ckpt', '.tar', '.onnx'] as const;
 
 /** Whether `name` reads as a path or URL of a weights file rather than a registry name. */
 export function looksLikeWeightsPath(name: string): boolean {

@@ -10,7 +10,7 @@ import { WeightsError, clean, describe, quote } from './errors.js';
 /** The reference implementation refuses headers above 100 MB; so do we. */
 const MAX_HEADER = 100_000_000;
 
-const DTYPE_TO_FILE: Record<Tensor['dtype'], FileDType> = { float32: 'F32', int64: 'I64' };
+const DTYPE_TO_FILE: Record<Tensor['dtype'], FileDType> = { float32: 'F32', int64: 'I64', int8: 'I8', uint8: 'U8', int32: 'I32' };
 
 export interface Safetensors {
   tensors: StateDict;

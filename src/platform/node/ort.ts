@@ -17,8 +17,8 @@ function toOrt(t: Tensor): ort.Tensor {
 }
 
 function fromOrt(t: ort.Tensor): Tensor {
-  if (t.type !== 'float32' && t.type !== 'int64') throw new Error(`runtime: unsupported output type ${t.type}`);
-  return { dtype: t.type, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array };
+  if (t.type !== 'float32' && t.type !== 'int64' && t.type !== 'int8' && t.type !== 'uint8' && t.type !== 'int32') throw new Error(`runtime: unsupported output type ${t.type}`);
+  return { dtype: t.type, shape: [...t.dims], data: t.data as Tensor['data'] };
 }
 
 class NodeSession implements Session {
@@ -55,6 +55,7 @@ export function sessionOptions(opts: SessionOptions = {}): ort.InferenceSession.
     enableMemPattern: opts.memPattern ?? true,
     enableCpuMemArena: opts.memArena ?? true,
     ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+    ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
     // a missing GPU provider is reported by our own one-line error, not ORT's log
     logSeverityLevel: device === 'cpu' ? 3 : 4,
   };

@@ -27,8 +27,8 @@ function toOrt(ort: OrtModule, t: Tensor): Ort.Tensor {
 }
 
 function fromOrt(t: Ort.Tensor): Tensor {
-  if (t.type !== 'float32' && t.type !== 'int64') throw new Error(`runtime: unsupported output type ${t.type}`);
-  return { dtype: t.type, shape: [...t.dims], data: t.data as Float32Array | BigInt64Array };
+  if (t.type !== 'float32' && t.type !== 'int64' && t.type !== 'int8' && t.type !== 'uint8' && t.type !== 'int32') throw new Error(`runtime: unsupported output type ${t.type}`);
+  return { dtype: t.type, shape: [...t.dims], data: t.data as Tensor['data'] };
 }
 
 class WebSession implements Session {

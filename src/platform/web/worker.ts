@@ -53,7 +53,7 @@ export function serveIfWorker(): void {
         const { load } = await import('./load.js');
         model = load({ ...req.opts, worker: false, onProgress: (got, total, url) => reply({ id: -1, progress: [got, total, url] }) });
         const m = await model;
-        reply({ id: req.id, ok: true, value: { labels: m.labels, preset: m.preset, background: m.background, family: m.family, source: m.source, embeddingSize: m.embeddingSize, includeTop: m.model.includeTop } });
+        reply({ id: req.id, ok: true, value: { labels: m.labels, preset: m.preset, background: m.background, family: m.family, source: m.source, embeddingSize: m.embeddingSize, includeTop: m.includeTop } });
       } else if (req.type === 'dispose') {
         await (await model)?.dispose();
         reply({ id: req.id, ok: true, value: undefined });
