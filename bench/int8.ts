@@ -234,3 +234,67 @@ export async function demoAccuracy(weights: string, work: string, opts: { calib?
   }
   return { what: `demo model (train --demo recipe: MobileNetV2 alpha 0.35 at 64x64 trained from scratch on the drawn-shapes set, 10 classes), calibrated on ${calibN} of its training images, measured on ${evalFolder.samples.length} freshly drawn images (seed 1) with their true labels`, rows };
 }
+
+/**
+ * npm run bench:int8: the real weights quantized as `mobilenetv2 quantize` does by default
+ * (per-channel, mse, calibrated on 64 views of 8 photos), fp32 vs int8 speed in Node and in
+ * Chromium's WASM (each variant), file sizes, what ORT fused, accuracy per configuration on
+ * held-out views, and the demo model before and after quantization. Writes `int8` in
+ * bench/results.json.
+ */
+async function main(): Promise<void> {
+  const { writeFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { spawnSync } = await import('node:child_process');
+  const { webInt8 } = await import('./int8-web.js');
+  const resultsPath = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
+  const work = fileURLToPath(new URL('../../bench/tmp/int8/', import.meta.url));
+  mkdirSync(work, { recursive: true });
+  const { model } = await loadCheckpoint(REAL_WEIGHTS);
+  const [calibPhotos] = photoFolds();
+  const calib = await tensorOf(await photoViews(calibPhotos!, 8));
+  const fp32 = toOnnx(floatGraph(model, 224));
+  const q = await quantizeNetwork(model, [calib], nodeBackend, { method: 'mse', session: { threads: THREADS } });
+  const int8 = toOnnx(q.graph);
+  writeFileSync(join(work, 'fp32.onnx'), fp32);
+  writeFileSync(join(work, 'int8.onnx'), int8);
+  const sizes = { fp32_bytes: fp32.length, int8_bytes: int8.length, int8_mb: +(int8.length / 1e6).toFixed(2), ratio: +(int8.length / fp32.length).toFixed(3) };
+  console.log(`sizes: fp32 ${(fp32.length / 1e6).toFixed(2)} MB, int8 ${sizes.int8_mb} MB`);
+  const ops = await optimizedOps(int8, work);
+  console.log(`ORT runs the int8 graph with: ${Object.entries(ops).map(([k, v]) => `${k} x${v}`).join(', ')}`);
+  const node = await nodeSpeed(fp32, int8);
+  let web: unknown;
+  try {
+    web = await webInt8(fp32, int8, work, { rounds: Number(process.env['BENCH_ROUNDS'] ?? 3) });
+    console.log(`web (WASM): ${JSON.stringify(web)}`);
+  } catch (e) {
+    web = { error: (e as Error).message.split('\n')[0] };
+    console.log(`web: not measured (${(web as { error: string }).error})`);
+  }
+  const accuracy = await realPhotoAccuracy();
+  // the demo model: trained once with `train --demo` and kept in bench/tmp/
+  const demoDir = join(work, 'demo-model');
+  if (!existsSync(join(demoDir, 'model.safetensors'))) {
+    console.log('training the demo model once (train --demo) ...');
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'train', '--demo', '--out', demoDir, '--overwrite'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error(`train --demo failed (${r.status})`);
+  }
+  const demo = await demoAccuracy(join(demoDir, 'model.safetensors'), work, { configs: CONFIGS.filter((c) => c.name === 'per-channel, mse' || c.name.startsWith('per-tensor + CLE + bias correction, mse')) });
+  const all = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
+  all.int8 = {
+    machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), threads: THREADS, date: new Date().toISOString() },
+    model: 'MobileNetV2 1.0 @ 224, mobilenet_v2_coral_imagenet.pth; int8: per-channel weights, mse ranges, calibrated on 64 views of 8 of the 16 real photos (quantize defaults)',
+    speedup_b1: (node as Record<string, number>)['speedup_b1'],
+    speedup_b32: (node as Record<string, number>)['speedup_b32'],
+    node,
+    web,
+    sizes,
+    ort_ops: ops,
+    accuracy,
+    demo,
+  };
+  writeFileSync(resultsPath, JSON.stringify(all, null, 2) + '\n');
+  console.log('wrote bench/results.json (int8)');
+}
+
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) await main();

@@ -10,7 +10,9 @@ import { labelsForHead } from '../data/labels.js';
 import { withInputSize } from '../data/transforms.js';
 import type { Device } from '../infer/backend.js';
 import type { RunningServer } from '../serve/server.js';
-import { addModelOptions, buildModel, deviceFlag, positiveInt, presetFlag, runCommand, weightsName, type ModelFlags } from './common.js';
+import type { MobileNetV2 } from '../models/mobilenetv2.js';
+import type { OnnxNetwork } from '../infer/onnx.js';
+import { addModelOptions, buildNetwork, deviceFlag, positiveInt, presetFlag, runCommand, weightsName, type ModelFlags } from './common.js';
 import { usage } from './errors.js';
 import { DEFAULT_WEIGHTS } from '../weights/registry.js';
 import { abortSignal, handleSignalsWith } from './signals.js';
@@ -58,7 +60,7 @@ function positive(name: string) {
 export function serveCommand(): Command {
   const cmd = new Command('serve')
     .description('an HTTP inference server with dynamic batching: POST /v1/classify, /v1/embed (image bytes or a multipart form), the Open Inference Protocol (KServe v2) under /v2, Prometheus /metrics')
-    .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, or a .pth/.safetensors file', DEFAULT_WEIGHTS)
+    .option('--weights <name|file>', 'registry name, hf:<org>/<name>, a transformers/timm checkpoint folder, a .pth/.safetensors file, or an .onnx of export/quantize (fp32 or int8)', DEFAULT_WEIGHTS)
     .option('--port <n>', 'TCP port (0: any free one, printed at start)', port, 8080)
     .option('--host <address>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .option('--name <name>', 'the model name in /v2/models/<name> URLs', 'mobilenetv2')
@@ -80,17 +82,18 @@ export function serveCommand(): Command {
 
 async function serve(flags: ServeFlags): Promise<void> {
   const override = presetFlag(flags.preset);
-  const loaded = await buildModel(flags);
+  const loaded = await buildNetwork(flags); // a checkpoint, or an .onnx file of ours (fp32 or int8)
   const base = override ?? loaded.preset ?? 'torchvision-v1';
-  const preset = flags.inputSize ? withInputSize(base, flags.inputSize) : base;
-  const { model } = loaded;
+  const size = flags.inputSize ?? loaded.inputSize;
+  const preset = size ? withInputSize(base, size) : base;
+  const model = loaded.network as MobileNetV2 | OnnxNetwork;
   abortSignal.throwIfAborted(); // a signal while loading: stop here, "interrupted"
   const { startServer } = await import('../serve/server.js'); // fastify & co. load only for serve
   let server: RunningServer;
   try {
     server = await startServer({
       model,
-      labels: loaded.labels ?? labelsForHead(model.numClasses),
+      labels: loaded.labels ?? labelsForHead(loaded.numClasses),
       background: loaded.background,
       preset,
       name: flags.name,

@@ -16,7 +16,7 @@ export interface InferTask {
 
 export type InferResult = { ok: true; outputs: Record<string, Tensor> } | { ok: false; code?: string; message: string };
 
-const { onnx, options } = workerData as { onnx: Uint8Array; options: SessionOptions };
+const { onnx, options, input } = workerData as { onnx: Uint8Array; options: SessionOptions; input: string };
 const session = nodeBackend.createSession(onnx, options);
 session.catch(() => undefined); // reported by the first task
 
@@ -27,5 +27,5 @@ export default async function infer(task: InferTask): Promise<InferResult> {
   } catch (e) {
     return { ok: false, code: (e as { code?: string }).code, message: (e as Error).message };
   }
-  return { ok: true, outputs: await s.run({ input: { dtype: 'float32', shape: task.shape, data: task.data } }, task.fetch) };
+  return { ok: true, outputs: await s.run({ [input]: { dtype: 'float32', shape: task.shape, data: task.data } }, task.fetch) };
 }

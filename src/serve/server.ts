@@ -22,6 +22,7 @@ import { resolvePreset, type PresetName, type PresetSpec } from '../data/transfo
 import type { Backend, Device } from '../infer/backend.js';
 import { topk as topkRows } from '../infer/predictor.js';
 import type { MobileNetV2 } from '../models/mobilenetv2.js';
+import { isOnnxNetwork, type OnnxNetwork } from '../infer/onnx.js';
 import { float32, type Tensor } from '../tensor.js';
 import { Batcher } from './batcher.js';
 import { Decoder } from './decoder.js';
@@ -31,8 +32,8 @@ import { serveMetrics, type ServeMetrics } from './metrics.js';
 import { inProcessSessions, workerSessions } from './sessions.js';
 
 export interface ServeOptions {
-  /** The network (a classifier: includeTop). */
-  readonly model: MobileNetV2;
+  /** The network (a classifier: includeTop): a module, or an .onnx file of ours (export's fp32, quantize's int8). */
+  readonly model: MobileNetV2 | OnnxNetwork;
   /** Class names by head index (default `class <i>`). */
   readonly labels?: readonly string[];
   /** Class 0 is TF-slim's background: left out of /v1/classify's ranking, as predict does. */
@@ -98,6 +99,7 @@ function positiveInt(name: string, v: number, min = 1): number {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { model } = opts;
   if (!model.includeTop) throw new RangeError('serve: the model needs its classifier (includeTop)');
+  if (isOnnxNetwork(model) && model.batch !== undefined) throw new RangeError(`serve: ${model.source} has a fixed batch of ${model.batch}; the server batches requests itself (export it without --batch)`);
   const workers = positiveInt('workers', opts.workers ?? 1);
   const settings = {
     name: opts.name ?? 'mobilenetv2',
@@ -114,7 +116,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!/^[A-Za-z0-9_.-]+$/.test(settings.name)) throw new RangeError(`name must be letters, digits, '_', '.' or '-' (it is a URL segment), got ${JSON.stringify(settings.name)}`);
   if (!(settings.maxDelayMs >= 0 && Number.isFinite(settings.maxDelayMs))) throw new RangeError(`maxDelayMs must be a number >= 0, got ${settings.maxDelayMs}`);
   const preset = resolvePreset(opts.preset ?? 'torchvision-v1');
-  const classes = model.numClasses;
+  const classes = model.numClasses!;
+  if (isOnnxNetwork(model) && (model.inputSize[0] !== preset.crop || model.inputSize[1] !== preset.crop)) throw new RangeError(`serve: ${model.source} takes ${model.inputSize[0]}x${model.inputSize[1]} images, but the preprocessing crops ${preset.crop}x${preset.crop}`);
   const labels = opts.labels;
   const skip = opts.background ? [0] : [];
   const contract: ModelContract = {

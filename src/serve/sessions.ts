@@ -4,8 +4,9 @@
 
 import { Piscina } from 'piscina';
 import { DeviceUnavailableError, type Backend, type SessionOptions } from '../infer/backend.js';
-import { Predictor, predictorOnnx } from '../infer/predictor.js';
-import type { MobileNetV2 } from '../models/mobilenetv2.js';
+import { Predictor, predictorOnnx, type Network } from '../infer/predictor.js';
+import { isOnnxNetwork } from '../infer/onnx.js';
+import { nodeBackend } from '../platform/node/ort.js';
 import type { Tensor } from '../tensor.js';
 import type { InferResult, InferTask } from './infer-worker.js';
 
@@ -18,22 +19,26 @@ export interface Sessions {
 }
 
 /** `count` sessions for input H x W, each on its own worker thread. */
-export function workerSessions(model: MobileNetV2, hw: [number, number], count: number, options: SessionOptions): Sessions {
-  const onnx = predictorOnnx(model, hw); // the bytes a Predictor's session compiles
+export function workerSessions(network: Network, hw: [number, number], count: number, options: SessionOptions): Sessions {
+  // the bytes a Predictor's session compiles (an .onnx file of ours: as it is, or its int8 variant), its input and output names
+  const onnx = isOnnxNetwork(network) ? new Predictor(network, nodeBackend, options).onnx(hw) : predictorOnnx(network, hw);
+  const input = isOnnxNetwork(network) ? network.inputName : 'input';
+  const names = FETCH.map((k) => (isOnnxNetwork(network) ? network.outputs[k] : k));
+  const fetch = names.filter((n): n is string => n !== undefined);
   const pool = new Piscina({
     filename: new URL('./infer-worker.js', import.meta.url).href,
     minThreads: count,
     maxThreads: count,
     idleTimeout: 2 ** 31 - 1,
-    workerData: { onnx, options },
+    workerData: { onnx, options, input },
   });
   return {
     async run(input) {
       const data = input.data as Float32Array;
       const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-      const task: InferTask = { data: own ? data : data.slice(), shape: input.shape, fetch: FETCH };
+      const task: InferTask = { data: own ? data : data.slice(), shape: input.shape, fetch };
       const r: InferResult = await pool.run(task, { transferList: [task.data.buffer as ArrayBuffer] }); // moved, not copied
-      if (r.ok) return r.outputs;
+      if (r.ok) return Object.fromEntries(FETCH.flatMap((k, i) => (names[i] === undefined ? [] : [[k, r.outputs[names[i]!]!]])));
       if (r.code === 'DEVICE_UNAVAILABLE') throw new DeviceUnavailableError(r.message);
       throw new Error(r.message);
     },
@@ -42,10 +47,11 @@ export function workerSessions(model: MobileNetV2, hw: [number, number], count: 
 }
 
 /** `count` Predictors on the main thread, with the caller's backend. */
-export function inProcessSessions(model: MobileNetV2, backend: Backend, count: number, options: SessionOptions): Sessions {
-  const predictors = Array.from({ length: count }, () => new Predictor(model, backend, options));
+export function inProcessSessions(network: Network, backend: Backend, count: number, options: SessionOptions): Sessions {
+  const predictors = Array.from({ length: count }, () => new Predictor(network, backend, options));
+  const fetch = isOnnxNetwork(network) ? FETCH.filter((k) => network.outputs[k] !== undefined) : FETCH;
   return {
-    run: (input, runner) => predictors[runner]!.run(input, FETCH),
+    run: (input, runner) => predictors[runner]!.run(input, fetch),
     close: async () => {
       for (const p of predictors) await p.release();
     },

@@ -1,0 +1,70 @@
+// An int8 file made by quantize classifies in the page: mobilenetv2/web loads the .onnx a user
+// ships (labels, preset and input size from its metadata), onnxruntime-web's WASM runs the variant
+// the web backend picks (Backend.int8Variant), and the answers are Node's for the same variant: the
+// same top-5 on real photos, logits within a few integer steps of the output's grid.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from '../src/platform/node/load.js';
+import { quantize } from '../src/quant/quantize.js';
+import { onnxNetwork } from '../src/infer/onnx.js';
+import { Predictor } from '../src/infer/predictor.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
+import { webBackend } from '../src/platform/web/ort.js';
+import { openSite, SHARED, type Site } from './helpers/browser.js';
+import { PHOTOS, REAL_WEIGHTS } from './helpers/views.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mnv2-web-int8-'));
+const INT8 = join(dir, 'm.int8.onnx');
+const NAMES = ['parrot.jpg', 'bird.png', 'grace_hopper.png', 'owl.jpg'];
+let site: Site;
+
+before(async () => {
+  const m = await load({ weights: REAL_WEIGHTS });
+  writeFileSync(INT8, await quantize(m, PHOTOS.filter((_, i) => i % 2 === 0), { batchSize: 8 }));
+  await m.dispose();
+  site = await openSite('/blank.html', { mounts: { '/int8/': dir, '/photos/': join(SHARED, 'real', 'photos') } });
+});
+after(async () => {
+  await site?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('an int8 .onnx from quantize classifies in the page: Node\'s top-5 and logits for the same variant', async () => {
+  const names = NAMES;
+  const variant = webBackend().int8Variant?.('wasm') ?? 'qdq';
+  const page = (await site.page.evaluate(async (names) => {
+    const lib = await import('/mobilenetv2.web.js' as string);
+    const m = await lib.load({ weights: '/int8/m.int8.onnx' });
+    const blobs = await Promise.all(names.map(async (n: string) => (await fetch(`/photos/${n}`)).blob()));
+    const top = await m.classify(blobs, 5);
+    const t = await m.toTensor(blobs);
+    const { logits } = await m.run(t, ['logits']);
+    const r = { family: m.family, top: top.map((row: { index: number; className: string }[]) => row.map((c) => ({ index: c.index, className: c.className }))), logits: Array.from(logits.data as Float32Array), tensor: Array.from(t.data as Float32Array) };
+    await m.dispose();
+    return r;
+  }, names)) as { family: string; top: { index: number; className: string }[][]; logits: number[]; tensor: number[] };
+  assert.equal(page.family, 'onnx');
+  // Node, the same variant of the same file, on the page's own tensors
+  const net = onnxNetwork(readFileSync(INT8), INT8);
+  const p = new Predictor(net, { ...nodeBackend, int8Variant: () => variant }, { threads: 1 });
+  try {
+    const x = { dtype: 'float32' as const, shape: [names.length, 3, 224, 224], data: Float32Array.from(page.tensor) };
+    const want = (await p.run(x, ['logits'])).logits.data as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(want[i]! - page.logits[i]!));
+    const spread = Math.max(...want) - Math.min(...want);
+    assert.ok(worst <= 0.02 * spread, `page logits within 2% of their range of Node's (${worst.toFixed(4)} of ${spread.toFixed(2)})`);
+    for (let r = 0; r < names.length; r++) {
+      const row = Array.from(want.subarray(r * 1000, (r + 1) * 1000));
+      const order = row.map((_, j) => j).sort((a, b) => row[b]! - row[a]!).slice(0, 5);
+      assert.equal(page.top[r]![0]!.index, order[0], `${names[r]}: Node's top-1`);
+      assert.deepEqual(new Set(page.top[r]!.map((c) => c.index)), new Set(order), `${names[r]}: Node's top-5`);
+      assert.ok(page.top[r]![0]!.className.length > 0, 'class names from the file\'s metadata');
+    }
+  } finally {
+    await p.release();
+  }
+});
