@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from '../src/platform/node/load.js';
 import { quantize } from '../src/quant/quantize.js';
-import { onnxNetwork } from '../src/infer/onnx.js';
+import { onnxNetwork, variantBytes } from '../src/infer/onnx.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { webBackend } from '../src/platform/web/ort.js';
@@ -44,8 +44,12 @@ test('an int8 .onnx from quantize classifies in the page: Node\'s top-5 and logi
     const { logits } = await m.run(t, ['logits']);
     const r = { family: m.family, top: top.map((row: { index: number; className: string }[]) => row.map((c) => ({ index: c.index, className: c.className }))), logits: Array.from(logits.data as Float32Array), tensor: Array.from(t.data as Float32Array) };
     await m.dispose();
-    return r;
-  }, names)) as { family: string; top: { index: number; className: string }[][]; logits: number[]; tensor: number[] };
+    // the weights-only variant: a float graph from the same file (fp32's speed in WASM)
+    const f = await lib.load({ weights: '/int8/m.int8.onnx', int8Variant: 'weights-only' });
+    const fl = await f.run(t, ['logits']);
+    await f.dispose();
+    return { ...r, floatLogits: Array.from(fl.logits.data as Float32Array) };
+  }, names)) as { family: string; top: { index: number; className: string }[][]; logits: number[]; tensor: number[]; floatLogits: number[] };
   assert.equal(page.family, 'onnx');
   // Node, the same variant of the same file, on the page's own tensors
   const net = onnxNetwork(readFileSync(INT8), INT8);
@@ -63,7 +67,17 @@ test('an int8 .onnx from quantize classifies in the page: Node\'s top-5 and logi
       assert.equal(page.top[r]![0]!.index, order[0], `${names[r]}: Node's top-1`);
       assert.deepEqual(new Set(page.top[r]!.map((c) => c.index)), new Set(order), `${names[r]}: Node's top-5`);
       assert.ok(page.top[r]![0]!.className.length > 0, 'class names from the file\'s metadata');
+      const fl = page.floatLogits.slice(r * 1000, (r + 1) * 1000);
+      assert.equal(fl.indexOf(Math.max(...fl)), order[0], `${names[r]}: weights-only gives the int8 top-1`);
     }
+    // weights-only computes in float: no weight is dequantized at run time, every conv and the Gemm read
+    // float constants (one Q/DQ pair is left, on the 1280 pooled features before the Flatten)
+    const { fromOnnx } = await import('../src/onnx/export.js');
+    const g = fromOnnx(variantBytes(net, 'weights-only')).graph!;
+    const constants = new Set((g.initializer ?? []).map((t) => t.name));
+    const count = (op: string) => (g.node ?? []).filter((n) => n.opType === op).length;
+    assert.deepEqual((g.node ?? []).filter((n) => n.opType === 'DequantizeLinear' && constants.has(n.input![0]!)).map((n) => n.name), [], 'no weight DequantizeLinear');
+    assert.ok(count('QuantizeLinear') <= 1 && count('Conv') === 52, `${count('QuantizeLinear')} QuantizeLinear, ${count('Conv')} float convs`);
   } finally {
     await p.release();
   }

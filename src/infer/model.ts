@@ -22,6 +22,7 @@ import type { Backend, Device } from './backend.js';
 import { inputHW } from './graph.js';
 import { isOnnxNetwork, looksLikeOnnx, onnxNetwork, type OnnxNetwork } from './onnx.js';
 import { Predictor, topk as topkRows, type Output } from './predictor.js';
+import type { Int8Variant } from '../quant/variants.js';
 
 export interface LoadOptions<W = string> {
   /**
@@ -46,6 +47,12 @@ export interface LoadOptions<W = string> {
   inputSize?: number;
   device?: Device;
   threads?: number;
+  /**
+   * An int8 .onnx: how to run it. Default the runtime's pick (the exact 'qdq' graph everywhere);
+   * 'weights-only' runs a float graph on its dequantized weights: in the browser, fp32's speed from
+   * the int8 file's download (not exact: the activations are not rounded; docs/int8.md).
+   */
+  int8Variant?: Int8Variant;
   /** Runtime; default the platform's (onnxruntime-node, onnxruntime-web). */
   backend?: Backend;
 }
@@ -75,7 +82,7 @@ export interface Platform<Img, W, Extra extends object = object> {
 /** Images per forward pass of a classify / embed list (decoding of the next overlaps the network). */
 const CHUNK = 16;
 
-const OPTION_KEYS = ['weights', 'alpha', 'classes', 'includeTop', 'pooling', 'classifierActivation', 'preset', 'inputSize', 'device', 'threads', 'backend'];
+const OPTION_KEYS = ['weights', 'alpha', 'classes', 'includeTop', 'pooling', 'classifierActivation', 'preset', 'inputSize', 'device', 'threads', 'int8Variant', 'backend'];
 
 /** Load a MobileNetV2 (weights found by the platform) ready to classify and embed. */
 export async function loadWith<Img, W, Extra extends object>(platform: Platform<Img, W, Extra>, opts: LoadOptions<W> & Extra = {} as LoadOptions<W> & Extra): Promise<MobileNetV2Model<Img>> {
@@ -125,7 +132,7 @@ export async function loadWith<Img, W, Extra extends object>(platform: Platform<
   let preset = meta.family === 'onnx' ? meta.preset! : (opts.preset ?? meta.preset ?? 'torchvision-v1');
   if (inputSize !== undefined && meta.family !== 'onnx') preset = withInputSize(preset, inputSize);
   const defaults = platform.sessionDefaults?.(opts) ?? {};
-  const predictor = new Predictor(model, opts.backend ?? platform.backend, { device: opts.device ?? defaults.device, threads: opts.threads ?? defaults.threads });
+  const predictor = new Predictor(model, opts.backend ?? platform.backend, { device: opts.device ?? defaults.device, threads: opts.threads ?? defaults.threads, int8Variant: opts.int8Variant });
   return new MobileNetV2Model(predictor, { ...meta, preset }, platform);
 }
 

@@ -9,7 +9,7 @@ import { readCard, type ModelCard } from '../models/card.js';
 import { graphFromOnnx, looksLikeOnnx } from '../onnx/import.js';
 import { toOnnx } from '../onnx/export.js';
 import { WeightsError } from '../weights/errors.js';
-import { floatConvs, INT8_VARIANTS, type Int8Variant } from '../quant/variants.js';
+import { dequantizeAll, floatConvs, INT8_VARIANTS, type Int8Variant } from '../quant/variants.js';
 import type { Head } from './graph.js';
 
 export { looksLikeOnnx };
@@ -142,7 +142,8 @@ export function variantBytes(net: OnnxNetwork, variant: Int8Variant): Uint8Array
   if (!INT8_VARIANTS.includes(variant)) throw new RangeError(`Unsupported int8 variant: "${variant}". Should be one of: ${INT8_VARIANTS.join(', ')}`);
   if (variant === 'qdq' || !net.quantization) return net.bytes;
   const { graph, metadata } = graphFromOnnx(net.bytes, net.source);
-  floatConvs(graph, variant);
+  if (variant === 'weights-only') dequantizeAll(graph);
+  else floatConvs(graph, variant);
   return toOnnx(graph, { metadata: { ...metadata, int8_variant: variant } });
 }
 

@@ -7,6 +7,7 @@ import type { Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import type { Backend, Device, Session, SessionOptions } from './backend.js';
 import { isOnnxNetwork, variantBytes, type OnnxNetwork } from './onnx.js';
+import type { Int8Variant } from '../quant/variants.js';
 import { numel, shapeStr, type Tensor } from '../tensor.js';
 
 /**
@@ -18,6 +19,8 @@ export type Network = Module | OnnxNetwork;
 export interface PredictorOptions extends SessionOptions {
   /** Fold BatchNorm into convs (default true). */
   foldBN?: boolean;
+  /** An int8 network: the variant to run (default the backend's pick, else 'qdq'). */
+  int8Variant?: Int8Variant;
 }
 
 /** What a run can fetch: the model's own output and the heads (graph.ts). */
@@ -68,7 +71,7 @@ export class Predictor {
       throw new RangeError(`input is ${h}x${w}, but the ONNX graph of ${net.source} takes ${net.inputSize[0]}x${net.inputSize[1]} (an ONNX graph's input size is fixed)`);
     }
     // an int8 graph in the variant this runtime runs fastest (onnxruntime-web's WASM: depthwise convs in float)
-    return net.quantization ? variantBytes(net, this.backend.int8Variant?.(this.device) ?? 'qdq') : net.bytes;
+    return net.quantization ? variantBytes(net, this.opts.int8Variant ?? this.backend.int8Variant?.(this.device) ?? 'qdq') : net.bytes;
   }
 
   /** The session for input H x W, compiled on first use. */
