@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { unzipSync, zipSync, zlibSync } from 'fflate';
 import { MobileNetV2, type MobileNetV2Options } from '../src/models/mobilenetv2.js';
+import { inferenceOnnx } from '../src/infer/graph.js';
+import { onnxNetwork, variantBytes } from '../src/infer/onnx.js';
 import { planHfFolder, planTimm } from '../src/models/load.js';
 import { resolvePreset, type PresetName, type PresetSpec } from '../src/data/transforms.js';
 import { float32, int64, type StateDict } from '../src/tensor.js';
@@ -765,8 +767,31 @@ async function bmpTarget(): Promise<Target> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// onnx: an .onnx given as weights (export's fp32 graphs, quantize's int8 ones), read into the IR
 
-export const TARGET_NAMES = ['safetensors', 'pth-zip', 'pth-legacy', 'pickle', 'config', 'image', 'bmp'] as const;
+function onnxTarget(): Target {
+  const small = new MobileNetV2({ alpha: 0.25, numClasses: 10, lastChannel: 'seed', seed: 0 }, [[1, 16, 1, 1], [6, 24, 2, 2]]).eval();
+  const seeds: Seed[] = [
+    { name: 'inferenceOnnx: alpha 0.25, two blocks, 32x32', bytes: inferenceOnnx(small, { inputSize: 32 }) },
+    { name: 'test/fixtures/int8/tiny.int8.onnx', bytes: read(fixture('int8', 'tiny.int8.onnx'))! },
+  ];
+  return {
+    name: 'onnx',
+    code: 'E_WEIGHTS',
+    ext: 'onnx',
+    seeds,
+    make: (rng) => generic(rng, seeds),
+    run: (c, file) => {
+      const net = onnxNetwork(c.bytes, file);
+      // an int8 file is rewritten for the browser's variants: that path reads its constants too
+      return net.quantization ? variantBytes(net, 'weights-only') : net;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export const TARGET_NAMES = ['safetensors', 'pth-zip', 'pth-legacy', 'pickle', 'config', 'image', 'bmp', 'onnx'] as const;
 
 export async function loadTarget(name: string): Promise<Target> {
   switch (name) {
@@ -777,6 +802,7 @@ export async function loadTarget(name: string): Promise<Target> {
     case 'config': return configTarget();
     case 'image': return imageTarget();
     case 'bmp': return bmpTarget();
+    case 'onnx': return onnxTarget();
     default: throw new RangeError(`Unknown fuzz target: "${name}". Should be one of: ${TARGET_NAMES.join(', ')}`);
   }
 }

@@ -24,7 +24,7 @@ import { Rng, hash32 } from './fuzz-mutate.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const ALL_TARGETS = ['safetensors', 'pth-zip', 'pth-legacy', 'pickle', 'config', 'image', 'bmp'] as const;
+export const ALL_TARGETS = ['safetensors', 'pth-zip', 'pth-legacy', 'pickle', 'config', 'image', 'bmp', 'onnx'] as const;
 const CASE_LIMIT_MS = 5000;
 const MEMORY_FACTOR = 64;
 const MEMORY_SLACK = 8 << 20;

@@ -21,6 +21,7 @@ import { onnxNetwork } from '../src/infer/onnx.js';
 import { float32, type Tensor } from '../src/tensor.js';
 import type { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import type { RawImage } from '../src/data/image.js';
+import { median, timeIt } from './timing.js';
 import { photoFolds, photoViews, REAL, REAL_WEIGHTS, VIEWS_PER_PHOTO } from '../test/helpers/views.js';
 
 const THREADS = Number(process.env['BENCH_THREADS'] ?? os.availableParallelism());
@@ -156,22 +157,12 @@ export async function realPhotoAccuracy(opts: { calibPerPhoto?: number; configs?
 /** fp32 vs int8 images/s through the same Predictor path, interleaved, at batch 1 and 32. */
 export async function nodeSpeed(fp32: Uint8Array, int8: Uint8Array, rounds = 5, minMs = 1500): Promise<Record<string, unknown>> {
   const nets = { fp32: new Predictor(onnxNetwork(fp32, 'fp32.onnx'), nodeBackend, { threads: THREADS }), int8: new Predictor(onnxNetwork(int8, 'int8.onnx'), nodeBackend, { threads: THREADS }) };
-  const timeIt = async (fn: () => Promise<unknown>) => {
-    let n = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < minMs || n < 3) {
-      await fn();
-      n++;
-    }
-    return (performance.now() - t0) / n;
-  };
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const out: Record<string, unknown> = {};
   for (const batch of [1, 32]) {
     const x = float32([batch, 3, 224, 224], Float32Array.from({ length: batch * 3 * 224 * 224 }, (_, i) => Math.sin(i)));
     const t: Record<string, number[]> = { fp32: [], int8: [] };
     for (const p of Object.values(nets)) for (let i = 0; i < 3; i++) await p.run(x);
-    for (let r = 0; r < rounds; r++) for (const [k, p] of Object.entries(nets)) t[k]!.push(await timeIt(() => p.run(x)));
+    for (let r = 0; r < rounds; r++) for (const [k, p] of Object.entries(nets)) t[k]!.push(await timeIt(() => p.run(x), minMs));
     const f = (batch * 1000) / median(t['fp32']!);
     const q = (batch * 1000) / median(t['int8']!);
     out[`batch_${batch}`] = { fp32_images_per_s: +f.toFixed(1), int8_images_per_s: +q.toFixed(1) };

@@ -11,25 +11,11 @@ import { nodeBackend } from '../src/platform/node/ort.js';
 import { sessionOptions } from '../src/platform/node/ort.js';
 import { loadBatch, type BatchResult } from '../src/platform/node/image.js';
 import { float32 } from '../src/tensor.js';
+import { median, timeIt } from './timing.js';
 
 const THREADS = Number(process.env['BENCH_THREADS'] ?? os.availableParallelism());
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const resultsPath = new URL('../../bench/results.json', import.meta.url);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-async function timeIt(fn: () => Promise<unknown>, minMs = 1500): Promise<number> {
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < minMs || n < 3) {
-    await fn();
-    n++;
-  }
-  return (performance.now() - t0) / n;
-}
 
 async function main(): Promise<void> {
   const model = new MobileNetV2({ alpha: 1.0 }).eval();

@@ -8,7 +8,7 @@ import { resolvePreset, withInputSize, type PresetName, type PresetSpec } from '
 import { readCard, type ModelCard } from '../models/card.js';
 import { graphFromOnnx, looksLikeOnnx } from '../onnx/import.js';
 import { toOnnx } from '../onnx/export.js';
-import { WeightsError } from '../weights/errors.js';
+import { WeightsError, clean, describe } from '../weights/errors.js';
 import { dequantizeAll, floatConvs, INT8_VARIANTS, type Int8Variant } from '../quant/variants.js';
 import type { Head } from './graph.js';
 
@@ -59,7 +59,7 @@ export function onnxNetwork(bytes: Uint8Array, file: string): OnnxNetwork {
   const x = g.inputs[0]!;
   const [b, c, h, w] = x.shape;
   if (x.dtype !== 'float32' || x.shape.length !== 4 || c !== 3 || typeof h !== 'number' || typeof w !== 'number') {
-    throw new WeightsError(`${file}: its input is ${x.dtype} [${x.shape.join(', ')}], not float32 N x 3 x H x W with a fixed H x W`);
+    throw new WeightsError(`${file}: its input is ${x.dtype} ${describe(x.shape)}, not float32 N x 3 x H x W with a fixed H x W`);
   }
   const byName = new Map(g.outputs.map((v) => [v.name, v]));
   const first = g.outputs[0];
@@ -131,7 +131,7 @@ function presetOf(card: ModelCard | undefined, metadata: Record<string, string>,
       const { preset: _name, ...spec } = JSON.parse(metadata['preprocessing']) as PresetSpec & { preset?: string };
       p = resolvePreset(spec);
     } catch (e) {
-      throw new WeightsError(`${file}: its "preprocessing" metadata is not a preset (${(e as Error).message})`);
+      throw new WeightsError(`${file}: its "preprocessing" metadata is not a preset (${clean((e as Error).message, 120)})`);
     }
   }
   return withInputSize(p ?? 'torchvision-v1', size);

@@ -8,7 +8,7 @@ import onnxProto from 'onnx-proto';
 import { Graph, type ValueType, type Dim, type Value } from '../graph/ir.js';
 import { OPS, type AttrValue } from '../graph/ops.js';
 import type { Tensor } from '../tensor.js';
-import { WeightsError } from '../weights/errors.js';
+import { WeightsError, clean, describe, quote } from '../weights/errors.js';
 import { looksLikeSafetensors } from '../weights/safetensors.js';
 
 const { onnx } = onnxProto;
@@ -43,20 +43,20 @@ export function looksLikeOnnx(bytes: Uint8Array): boolean {
 
 function tensorOf(t: onnxProto.onnx.ITensorProto, file: string): Tensor {
   const dtype = DTYPES[t.dataType ?? 0];
-  if (dtype === undefined || dtype === 'bool') throw new WeightsError(`${file}: initializer ${t.name} has an element type (${t.dataType}) this library does not use`);
+  if (dtype === undefined || dtype === 'bool') throw new WeightsError(`${file}: initializer ${quote(t.name ?? '')} has an element type (${t.dataType}) this library does not use`);
   const shape = (t.dims ?? []).map(n);
   const count = shape.reduce((a, d) => a * d, 1);
   const A = ARRAYS[dtype];
   let data: Tensor['data'];
   if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== count * A.BYTES_PER_ELEMENT) throw new WeightsError(`${file}: initializer ${t.name} has ${t.rawData.length} bytes for shape [${shape.join(', ')}]`);
+    if (t.rawData.length !== count * A.BYTES_PER_ELEMENT) throw new WeightsError(`${file}: initializer ${quote(t.name ?? '')} has ${t.rawData.length} bytes for shape ${describe(shape)}`);
     const copy = new Uint8Array(t.rawData.length); // aligned
     copy.set(t.rawData);
     data = new A(copy.buffer);
   } else if (dtype === 'float32') data = Float32Array.from(t.floatData ?? []);
   else if (dtype === 'int64') data = BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(n(v))));
   else data = (A as typeof Int32Array).from(t.int32Data ?? []);
-  if (data.length !== count) throw new WeightsError(`${file}: initializer ${t.name} has ${data.length} values for shape [${shape.join(', ')}]`);
+  if (data.length !== count) throw new WeightsError(`${file}: initializer ${quote(t.name ?? '')} has ${data.length} values for shape ${describe(shape)}`);
   return { dtype, shape, data } as Tensor;
 }
 
@@ -74,7 +74,7 @@ function attrValue(a: onnxProto.onnx.IAttributeProto): AttrValue {
     case A.STRING:
       return new TextDecoder().decode(a.s ?? new Uint8Array());
     default:
-      throw new Error(`attribute ${a.name} has a type (${a.type}) the op table does not use`);
+      throw new Error(`attribute ${quote(a.name ?? '')} has a type (${a.type}) the op table does not use`);
   }
 }
 
@@ -99,43 +99,45 @@ export function graphFromOnnx(bytes: Uint8Array, file: string): OnnxFile {
     if (inits.has(i.name ?? '')) continue; // an initializer listed as an input (older exporters)
     const tt = i.type?.tensorType;
     const dtype = DTYPES[tt?.elemType ?? 0];
-    if (!tt || !dtype) throw new WeightsError(`${file}: input ${i.name} is not a tensor of a type this library uses`);
+    if (!tt || !dtype) throw new WeightsError(`${file}: input ${quote(i.name ?? '')} is not a tensor of a type this library uses`);
     const shape: Dim[] = (tt.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? n(d.dimValue) : '?'));
     values.set(i.name ?? '', g.input(i.name ?? 'input', shape, dtype));
   }
   for (const node of m.graph.node ?? []) {
     const op = node.opType ?? '';
-    const where = `${file}: node ${node.name || op}`;
-    if (node.domain && node.domain !== 'ai.onnx') throw new WeightsError(`${where}: operator ${node.domain}.${op} is not one this library runs from files`);
+    const where = `${file}: node ${quote(node.name || op)}`;
+    if (node.domain && node.domain !== 'ai.onnx') throw new WeightsError(`${where}: operator ${quote(`${node.domain}.${op}`)} is not one this library runs from files`);
     const def = OPS[op];
-    if (!def || def.lower) throw new WeightsError(`${where}: operator ${op} is not in this library's op table`);
+    if (!def || def.lower) throw new WeightsError(`${where}: operator ${quote(op)} is not in this library's op table`);
     const attrs: Record<string, AttrValue> = {};
     for (const a of node.attribute ?? []) {
-      if (!(a.name! in def.attrs)) throw new WeightsError(`${where}: ${op} attribute ${a.name} is not one this library writes`);
+      if (!(a.name! in def.attrs)) throw new WeightsError(`${where}: ${quote(op)} attribute ${quote(a.name ?? '')} is not one this library writes`);
       try {
         attrs[a.name!] = attrValue(a);
       } catch (e) {
-        throw new WeightsError(`${where}: ${(e as Error).message}`);
+        throw new WeightsError(`${where}: ${clean((e as Error).message, 200)}`);
       }
     }
     const inputs = (node.input ?? []).map((name) => {
       if (name === '') return undefined;
       const v = values.get(name);
-      if (!v) throw new WeightsError(`${where}: input ${name} is not computed before it (not a topologically sorted graph)`);
+      if (!v) throw new WeightsError(`${where}: input ${quote(name)} is not computed before it (not a topologically sorted graph)`);
       return v;
     });
     let outs: Value[];
     try {
       outs = g.at(`${node.name || op}`, () => g.op(op, inputs, attrs, (node.output ?? []).length));
     } catch (e) {
-      throw new WeightsError(`${where}: ${(e as Error).message}`);
+      throw new WeightsError(`${where}: ${clean((e as Error).message, 200)}`);
     }
-    (node.output ?? []).forEach((name, i) => values.set(name, g.rename(outs[i]!, name)));
+    const names = node.output ?? [];
+    if (names.length === 0 || names.length > outs.length) throw new WeightsError(`${where}: ${names.length} outputs named for an operator with ${outs.length}`);
+    names.forEach((name, i) => values.set(name, g.rename(outs[i]!, name)));
     if (node.name) outs[0]!.producer!.name = node.name;
   }
   for (const o of m.graph.output ?? []) {
     const v = values.get(o.name ?? '');
-    if (!v) throw new WeightsError(`${file}: output ${o.name} is computed by no node`);
+    if (!v) throw new WeightsError(`${file}: output ${quote(o.name ?? '')} is computed by no node`);
     g.output(v);
   }
   const metadata: Record<string, string> = {};
