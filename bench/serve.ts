@@ -32,6 +32,7 @@ import { nodeBackend } from '../src/platform/node/ort.js';
 import { loadCheckpoint } from '../src/platform/node/weights.js';
 import type { Tensor } from '../src/tensor.js';
 import sharp from 'sharp';
+import { drawServeSoak } from './serve-plot.js';
 
 const SECONDS = Number(process.env['SERVE_SECONDS'] ?? 10);
 const SOAK = Number(process.env['SERVE_SOAK'] ?? 100_000);
@@ -378,6 +379,11 @@ async function main(): Promise<void> {
   };
   writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
   console.log(`wrote ${resultsPath} (key "serve")`);
+  if (soak?.curve?.length) {
+    const png = fileURLToPath(new URL('../../bench/serve-soak.png', import.meta.url));
+    await drawServeSoak(soak.curve, png, `${soak.requests.toLocaleString('en')} requests (input ${soak.input_size}, 64 clients)`);
+    console.log(`curve: ${png}`);
+  }
 }
 
 await main();
