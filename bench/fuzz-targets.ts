@@ -21,6 +21,7 @@ import { readPth, writePth } from '../src/weights/pth.js';
 import { readWeightsBytes } from '../src/weights/registry.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
 import { INTERESTING, Rng, concat, mutate, writeInt, type Hot } from './fuzz-mutate.js';
+import { TARGET_NAMES } from './fuzz-names.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // dist/bench -> repo root
 const SHARED = join(ROOT, '..', 'shared');
@@ -790,8 +791,6 @@ function onnxTarget(): Target {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-export const TARGET_NAMES = ['safetensors', 'pth-zip', 'pth-legacy', 'pickle', 'config', 'image', 'bmp', 'onnx'] as const;
 
 export async function loadTarget(name: string): Promise<Target> {
   switch (name) {

@@ -21,10 +21,11 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng, hash32 } from './fuzz-mutate.js';
+import { TARGET_NAMES as ALL_TARGETS } from './fuzz-names.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const ALL_TARGETS = ['safetensors', 'pth-zip', 'pth-legacy', 'pickle', 'config', 'image', 'bmp', 'onnx'] as const;
+export { ALL_TARGETS };
 const CASE_LIMIT_MS = 5000;
 const MEMORY_FACTOR = 64;
 const MEMORY_SLACK = 8 << 20;

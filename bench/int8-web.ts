@@ -78,8 +78,9 @@ export async function webInt8(fp32: Uint8Array, int8: Uint8Array, work: string, 
     for (const k of Object.keys(r.ips)) r.ips[k] = { batch_1: +r.ips[k]!.batch_1.toFixed(1), batch_32: +r.ips[k]!.batch_32.toFixed(1) };
     // fastest int8 variant: the better of the two batch sizes' geometric mean
     const score = (v: string) => Math.sqrt(ratio[v]!.batch_1 * ratio[v]!.batch_32);
-    const fastest = [...INT8_VARIANTS].sort((a, b) => score(b) - score(a))[0]!;
-    const fastestExact = INT8_VARIANTS.filter((v) => v !== 'weights-only').sort((a, b) => score(b) - score(a))[0]!;
+    const best = (vs: readonly string[]) => [...vs].sort((a, b) => score(b) - score(a))[0]!;
+    const fastest = best(INT8_VARIANTS);
+    const fastestExact = best(INT8_VARIANTS.filter((v) => v !== 'weights-only'));
     return { threads: r.threads, images_per_s: r.ips, ratio_vs_fp32: ratio, answers: r.answers, fastest, fastest_exact: fastestExact };
   } finally {
     await site.close();

@@ -8,20 +8,25 @@
 // The browser's WASM figures come from bench/int8-web.ts (the same `int8` key).
 
 import os from 'node:os';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadCheckpoint } from '../src/platform/node/weights.js';
 import { loadBatch } from '../src/platform/node/image.js';
-import { nodeBackend, sessionOptions } from '../src/platform/node/ort.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { floatGraph, quantizeNetwork, type QuantizeOptions } from '../src/quant/quantize.js';
-import { toOnnx } from '../src/onnx/export.js';
+import { fromOnnx, toOnnx } from '../src/onnx/export.js';
+import { makeDemoDataset } from '../src/platform/node/demo.js';
+import { ImageFolder } from '../src/platform/node/folder.js';
+import { withInputSize } from '../src/data/transforms.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { onnxNetwork } from '../src/infer/onnx.js';
 import { float32, type Tensor } from '../src/tensor.js';
 import type { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import type { RawImage } from '../src/data/image.js';
 import { median, timeIt } from './timing.js';
+import { webInt8 } from './int8-web.js';
 import { photoFolds, photoViews, REAL, REAL_WEIGHTS, VIEWS_PER_PHOTO } from '../test/helpers/views.js';
 
 const THREADS = Number(process.env['BENCH_THREADS'] ?? os.availableParallelism());
@@ -175,10 +180,9 @@ export async function nodeSpeed(fp32: Uint8Array, int8: Uint8Array, rounds = 5, 
 
 /** The op types ONNX Runtime (node, CPU) runs an ONNX graph with, from its optimized-model dump. */
 export async function optimizedOps(bytes: Uint8Array, dir: string): Promise<Record<string, number>> {
-  const { fromOnnx } = await import('../src/onnx/export.js');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `optimized-${process.pid}-${Date.now()}.onnx`);
-  const s = await ort.InferenceSession.create(bytes, { ...sessionOptions({ threads: 1 }), optimizedModelFilePath: file });
+  const s = await nodeBackend.createSession(bytes, { threads: 1, optimizedModelFilePath: file });
   await s.release();
   const counts: Record<string, number> = {};
   for (const n of fromOnnx(readFileSync(file)).graph?.node ?? []) {
@@ -198,8 +202,6 @@ export type { MobileNetV2 };
  */
 export async function demoAccuracy(weights: string, work: string, opts: { calib?: number; evalPerClass?: number; configs?: typeof CONFIGS; log?: (s: string) => void } = {}): Promise<Record<string, unknown>> {
   const log = opts.log ?? console.log;
-  const { makeDemoDataset } = await import('../src/platform/node/demo.js');
-  const { ImageFolder } = await import('../src/platform/node/folder.js');
   const { model, preset } = await loadCheckpoint(weights);
   const calibN = opts.calib ?? 100;
   const perClass = opts.evalPerClass ?? 50;
@@ -210,7 +212,6 @@ export async function demoAccuracy(weights: string, work: string, opts: { calib?
   const calibFolder = new ImageFolder(join(trainDir, 'train'));
   const evalFolder = new ImageFolder(join(evalDir, 'val'));
   const size = 64;
-  const { withInputSize } = await import('../src/data/transforms.js');
   const spec = withInputSize(preset ?? 'torchvision-v1', size);
   const calib = (await loadBatch(calibFolder.samples.slice(0, calibN).map((s) => s.path), spec)).tensor;
   const evalT = (await loadBatch(evalFolder.samples.map((s) => s.path), spec)).tensor;
@@ -234,10 +235,6 @@ export async function demoAccuracy(weights: string, work: string, opts: { calib?
  * bench/results.json.
  */
 async function main(): Promise<void> {
-  const { writeFileSync } = await import('node:fs');
-  const { fileURLToPath } = await import('node:url');
-  const { spawnSync } = await import('node:child_process');
-  const { webInt8 } = await import('./int8-web.js');
   const resultsPath = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
   const work = fileURLToPath(new URL('../../bench/tmp/int8/', import.meta.url));
   mkdirSync(work, { recursive: true });
@@ -288,4 +285,4 @@ async function main(): Promise<void> {
   console.log('wrote bench/results.json (int8)');
 }
 
-if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

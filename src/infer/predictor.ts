@@ -40,6 +40,15 @@ export function predictorOnnx(model: Module, inputSize: number | readonly [numbe
   return toOnnx(inferenceGraph(model, { inputSize, foldBN, outputName: 'output', heads: HEADS }));
 }
 
+/**
+ * Our names -> the graph's: its input, and the output serving each of `fetch` (a file's are named as
+ * it names them; undefined where it has none).
+ */
+export function graphNames(network: Network, fetch: readonly Output[]): { input: string; outputs: (string | undefined)[] } {
+  const net = isOnnxNetwork(network) ? network : undefined;
+  return { input: net?.inputName ?? 'input', outputs: fetch.map((k) => (net ? net.outputs[k] : k)) };
+}
+
 export class Predictor {
   private readonly sessions = new Map<string, Promise<Session>>();
   private disposed = false;
@@ -95,12 +104,10 @@ export class Predictor {
     }
     const s = await this.session(input.shape[2]!, input.shape[3]!);
     const net = isOnnxNetwork(this.network) ? this.network : undefined;
-    // our names -> the graph's (a file's outputs are named as it names them)
-    const names = fetch.map((k) => (net ? net.outputs[k] : k));
+    const { input: feedName, outputs: names } = graphNames(this.network, fetch);
     fetch.forEach((k, i) => {
       if (names[i] === undefined || !s.outputNames.includes(names[i]!)) throw new Error(`this model has no ${k} output${k === 'logits' || k === 'probabilities' ? ' (it has no classifier: includeTop false)' : ''}`);
     });
-    const feedName = net?.inputName ?? 'input';
     const out = net?.batch !== undefined && net.batch !== input.shape[0] ? await this.runFixedBatch(s, feedName, input, names as string[], net.batch) : await s.run({ [feedName]: input }, names as string[]);
     return Object.fromEntries(fetch.map((k, i) => [k, out[names[i]!]!])) as Record<K, Tensor>;
   }

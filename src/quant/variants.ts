@@ -87,11 +87,12 @@ export function dequantizeAll(g: Graph): number {
       return n; // pruned below: nothing uses it
     }
     if (src!.producer?.op !== 'QuantizeLinear' || !s || !g.initializers.has(s) || (z && !g.initializers.has(z))) return n;
-    const scale = (g.initializers.get(s)!.data as Float32Array)[0]!;
+    const scales = g.initializers.get(s)!.data as Float32Array;
+    if (scales.length !== 1) return n; // per-channel activations: not ours
+    const scale = scales[0]!;
     const zt = z ? g.initializers.get(z)! : undefined;
     const zp = zt ? Number((zt.data as ArrayLike<number>)[0]) : 0;
     const [qmin, qmax] = zt?.dtype === 'int8' ? [-128, 127] : [0, 255];
-    if ((g.initializers.get(s)!.data as Float32Array).length !== 1) return n; // per-channel activations: not ours
     const lo = g.initializer(`${n.outputs[0]!.name}_min`, float32([], [Math.fround((qmin - zp) * scale)]));
     const hi = g.initializer(`${n.outputs[0]!.name}_max`, float32([], [Math.fround((qmax - zp) * scale)]));
     const clip: Node = { op: 'Clip', inputs: [src!.producer.inputs[0]!, lo, hi], outputs: n.outputs, attrs: {}, name: `${n.name}_clip` };

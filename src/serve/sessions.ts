@@ -4,8 +4,7 @@
 
 import { Piscina } from 'piscina';
 import { DeviceUnavailableError, type Backend, type SessionOptions } from '../infer/backend.js';
-import { Predictor, predictorOnnx, type Network } from '../infer/predictor.js';
-import { isOnnxNetwork } from '../infer/onnx.js';
+import { graphNames, Predictor, type Network } from '../infer/predictor.js';
 import { nodeBackend } from '../platform/node/ort.js';
 import type { Tensor } from '../tensor.js';
 import type { InferResult, InferTask } from './infer-worker.js';
@@ -21,16 +20,15 @@ export interface Sessions {
 /** `count` sessions for input H x W, each on its own worker thread. */
 export function workerSessions(network: Network, hw: [number, number], count: number, options: SessionOptions): Sessions {
   // the bytes a Predictor's session compiles (an .onnx file of ours: as it is, or its int8 variant), its input and output names
-  const onnx = isOnnxNetwork(network) ? new Predictor(network, nodeBackend, options).onnx(hw) : predictorOnnx(network, hw);
-  const input = isOnnxNetwork(network) ? network.inputName : 'input';
-  const names = FETCH.map((k) => (isOnnxNetwork(network) ? network.outputs[k] : k));
+  const onnx = new Predictor(network, nodeBackend, options).onnx(hw);
+  const { input: inputName, outputs: names } = graphNames(network, FETCH);
   const fetch = names.filter((n): n is string => n !== undefined);
   const pool = new Piscina({
     filename: new URL('./infer-worker.js', import.meta.url).href,
     minThreads: count,
     maxThreads: count,
     idleTimeout: 2 ** 31 - 1,
-    workerData: { onnx, options, input },
+    workerData: { onnx, options, input: inputName },
   });
   return {
     async run(input) {
@@ -49,7 +47,8 @@ export function workerSessions(network: Network, hw: [number, number], count: nu
 /** `count` Predictors on the main thread, with the caller's backend. */
 export function inProcessSessions(network: Network, backend: Backend, count: number, options: SessionOptions): Sessions {
   const predictors = Array.from({ length: count }, () => new Predictor(network, backend, options));
-  const fetch = isOnnxNetwork(network) ? FETCH.filter((k) => network.outputs[k] !== undefined) : FETCH;
+  const names = graphNames(network, FETCH).outputs;
+  const fetch = FETCH.filter((_, i) => names[i] !== undefined);
   return {
     run: (input, runner) => predictors[runner]!.run(input, fetch),
     close: async () => {
