@@ -58,6 +58,7 @@ export type { FolderReader } from './weights/hf.js';
 export { guessTimmArchitecture, timmStageRepeats } from './models/config.js';
 // images: presets and transforms (decoding is per platform)
 export { PRESETS, resolvePreset, withInputSize, transformRgb } from './data/transforms.js';
+export { resampleKernel } from './data/resample.js';
 export type { PresetName, PresetSpec, RgbImage } from './data/transforms.js';
 export { ImageError, rawToRgb, prepareBatch } from './data/image.js';
 export type { RawImage, BatchResult } from './data/image.js';

@@ -55,7 +55,9 @@ after(async () => {
 
 type PageResult = { mismatch: string; logits: number[]; top: { index: number; probability: number; className: string }[] };
 
-test('in the page, each real photo (the same decoded pixels) gives Node tensor bit for bit, its logits within 1e-4 and PyTorch top-5', async () => {
+test('in the page (WebAssembly SIMD resampling), each real photo (the same decoded pixels) gives Node tensor bit for bit, its logits within 1e-4 and PyTorch top-5', async () => {
+  // the page resamples with the same WebAssembly SIMD kernels as Node (data/resample.ts)
+  assert.equal(await site.page.evaluate(() => (globalThis as unknown as { lib: { resampleKernel(): string } }).lib.resampleKernel()), 'wasm-simd');
   let worst = 0;
   for (const p of PHOTOS) {
     const r = (await site.page.evaluate(async (name) => {

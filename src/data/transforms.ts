@@ -3,6 +3,7 @@
 // decoding is per platform (platform/node/image.ts, platform/web/image.ts).
 
 import { roundHalfEven } from '../numbers.js';
+import { transformWasm } from './resample.js';
 
 export type Interpolation = 'bilinear' | 'bicubic';
 
@@ -148,15 +149,16 @@ const FILTERS: Record<Interpolation, { support: number; f: (x: number) => number
   },
 };
 
-const PRECISION_BITS = 32 - 8 - 2;
+export const PRECISION_BITS = 32 - 8 - 2;
 
-interface Coeffs {
+export interface Coeffs {
   readonly ksize: number;
   readonly bounds: Int32Array; // (out, 2): first input index, tap count
   readonly k: Int32Array; // (out, ksize) fixed-point weights
 }
 
-function coefficients(inSize: number, outSize: number, interp: Interpolation): Coeffs {
+/** Pillow's precompute_coeffs: for each output, its first input, tap count and fixed-point weights. */
+export function coefficients(inSize: number, outSize: number, interp: Interpolation): Coeffs {
   const { support: baseSupport, f } = FILTERS[interp];
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
@@ -286,7 +288,7 @@ export function normalizeToChw(
 }
 
 /** Per-channel lookup tables of normalizeToChw: lut[c * 256 + v] = ((v / 255) - mean[c]) / std[c] in float32 steps. */
-function normalizeLut(mean: readonly number[], std: readonly number[]): Float32Array {
+export function normalizeLut(mean: readonly number[], std: readonly number[]): Float32Array {
   const f = Math.fround;
   const lut = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - f(mean[c]!)) / f(std[c]!));
@@ -297,18 +299,35 @@ function normalizeLut(mean: readonly number[], std: readonly number[]): Float32A
  * The whole geometric + numeric transform of a preset on an already decoded RGB image:
  * (H, W, 3) uint8 -> (3, crop, crop) float32. Bit for bit what resizeRgb, cropRgb and
  * normalizeToChw give one after the other (Pillow's resize, then the crop), but only the pixels
- * inside the crop are resampled: the horizontal pass runs on the crop's columns and on the input
- * rows the crop's output rows read (as Pillow itself limits its first pass), and the vertical
- * pass writes the normalized floats straight into the planes.
+ * inside the crop are resampled. Runs the WebAssembly SIMD kernels (data/resample.ts) where the
+ * runtime has them, else transformRgbJs: the same integers either way.
  */
 export function transformRgb(img: RgbImage, preset: PresetName | PresetSpec, out?: Float32Array, offset = 0): Float32Array {
+  const spec = resolvePreset(preset);
+  const dst = checkedOutput(spec, out, offset, 'transformRgb');
+  return transformWasm(img, spec, dst, offset) ? dst : transformRgbJs(img, spec, dst, offset);
+}
+
+function checkedOutput(spec: PresetSpec, out: Float32Array | undefined, offset: number, fn: string): Float32Array {
+  const n = 3 * spec.crop * spec.crop;
+  const dst = out ?? new Float32Array(n);
+  if (dst.length < offset + n) throw new RangeError(`${fn}: output holds ${dst.length} values, needs ${offset + n}`);
+  return dst;
+}
+
+/**
+ * transformRgb in plain TypeScript, the reference the WebAssembly kernels are tested against:
+ * the horizontal pass runs on the crop's columns and on the input rows the crop's output rows
+ * read (as Pillow itself limits its first pass), and the vertical pass writes the normalized
+ * floats straight into the planes.
+ */
+export function transformRgbJs(img: RgbImage, preset: PresetName | PresetSpec, out?: Float32Array, offset = 0): Float32Array {
   const spec = resolvePreset(preset);
   const size = resizedShape(img.height, img.width, spec.resize);
   const { top, left } = centerCropOffsets(size.height, size.width, spec.crop, spec.cropRounding);
   const S = spec.crop;
   const plane = S * S;
-  const dst = out ?? new Float32Array(3 * plane);
-  if (dst.length < offset + 3 * plane) throw new RangeError(`transformRgb: output holds ${dst.length} values, needs ${offset + 3 * plane}`);
+  const dst = checkedOutput(spec, out, offset, 'transformRgbJs');
   const lut = normalizeLut(spec.mean, spec.std);
   const half = 1 << (PRECISION_BITS - 1);
   const inp = img.data;
