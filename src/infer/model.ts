@@ -81,6 +81,8 @@ export interface Platform<Img, W, Extra extends object = object> {
 
 /** Images per forward pass of a classify / embed list (decoding of the next overlaps the network). */
 const CHUNK = 16;
+/** Chunks prepared ahead of the one the network runs on. */
+const LOOKAHEAD = 2;
 
 const OPTION_KEYS = ['weights', 'alpha', 'classes', 'includeTop', 'pooling', 'classifierActivation', 'preset', 'inputSize', 'device', 'threads', 'int8Variant', 'backend'];
 
@@ -201,16 +203,23 @@ export class MobileNetV2Model<Img = unknown> {
     const chunks: (readonly Img[])[] = [];
     for (let i = 0; i < list.length; i += CHUNK) chunks.push(list.slice(i, i + CHUNK));
     const rows: R[] = [];
-    let next: Promise<Tensor> | undefined = this.toTensor(chunks[0]!);
+    // LOOKAHEAD chunks are being prepared while the network runs on one
+    const ahead: Promise<Tensor>[] = [];
+    const prepare = (i: number) => {
+      if (i >= chunks.length) return;
+      const p = this.toTensor(chunks[i]!);
+      p.catch(() => undefined); // awaited in its round; no unhandled rejection meanwhile
+      ahead.push(p);
+    };
+    for (let i = 0; i < LOOKAHEAD; i++) prepare(i);
     try {
       for (let i = 0; i < chunks.length; i++) {
-        const x = await next!;
-        next = i + 1 < chunks.length ? this.toTensor(chunks[i + 1]!) : undefined;
-        next?.catch(() => undefined); // awaited in the next round; no unhandled rejection meanwhile
+        const x = await ahead.shift()!;
+        prepare(i + LOOKAHEAD);
         rows.push(...answer(await this.run(x, fetch)));
       }
     } finally {
-      await next?.catch(() => undefined);
+      await Promise.all(ahead.map((p) => p.catch(() => undefined)));
     }
     return rows;
   }

@@ -12,6 +12,7 @@ import { checkRaw, ImageError, prepareBatch, type BatchResult, type RawImage } f
 import { centerCropOffsets, normalizeToChw, resizedShape, resolvePreset, transformRgb, type PresetName, type PresetSpec, type RgbImage } from '../../data/transforms.js';
 import { BmpError, MAX_PIXELS, decodeBmp, isBmp } from '../../data/bmp.js';
 import { decodeAsPil, pilConversion } from './pil.js';
+import { prepareOnWorker, prepareThreads } from './pool.js';
 
 export { ImageError, type BatchResult, type RawImage } from '../../data/image.js';
 
@@ -180,9 +181,17 @@ export async function preprocess(image: ImageInput, preset: PresetName | PresetS
 }
 
 export interface BatchOptions {
-  /** How many images are decoded at once (sharp decodes on libuv's threads). */
+  /** How many images are decoded at once on the main thread (sharp decodes on libuv's threads). */
   readonly concurrency?: number;
+  /**
+   * Worker threads that decode and preprocess paths and encoded bytes (pool.ts); 0: the main
+   * thread. Default: prepareThreads() for lists of POOL_MIN images or more, else 0.
+   */
+  readonly workers?: number;
 }
+
+/** The shortest list worth the worker threads (starting one costs ~100 ms: sharp loads in each). */
+export const POOL_MIN = 8;
 
 /**
  * Decodes and transforms a list of images in parallel. A bad image does not stop the others:
@@ -191,8 +200,15 @@ export interface BatchOptions {
 export async function loadBatch(
   images: readonly ImageInput[],
   preset: PresetName | PresetSpec | PreprocessOptions = 'torchvision-v1',
-  { concurrency = Math.min(4, availableParallelism()) }: BatchOptions = {},
+  { concurrency = Math.min(4, availableParallelism()), workers }: BatchOptions = {},
 ): Promise<BatchResult> {
   const opts = resolveOptions(preset);
-  return prepareBatch(images, opts.preset ?? 'torchvision-v1', (image) => preprocessInto(image, opts), concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`workers must be an integer >= 0, got ${workers}`);
+  const threads = workers ?? (Array.isArray(images) && images.length >= POOL_MIN ? prepareThreads() : 0);
+  if (threads === 0) return prepareBatch(images, opts.preset ?? 'torchvision-v1', (image) => preprocessInto(image, opts), concurrency);
+  // all of the list is queued at once on the workers (they take them in order); raw pixels, which
+  // need no decoding, are transformed here
+  const onWorker = (image: ImageInput) => (typeof image === 'string' || image instanceof Uint8Array ? prepareOnWorker({ image, opts }, threads) : preprocessInto(image, opts));
+  return prepareBatch(images, opts.preset ?? 'torchvision-v1', onWorker, Math.max(1, images.length));
 }
