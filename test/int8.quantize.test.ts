@@ -51,7 +51,7 @@ const argmax = (t: Tensor, i: number) => {
   return d.indexOf(Math.max(...d));
 };
 
-test('the int8 graph: QDQ around every conv, int8 per-channel weights, int32 biases, ReLU6 folded, the three heads', () => {
+test('the int8 graph: QDQ around every conv, per-channel weights (uint8 at zero point 128, depthwise int8), int32 biases, ReLU6 folded, the three heads', () => {
   const { graph: g, metadata } = graphFromOnnx(bytes, 'm.int8.onnx');
   const count = (op: string) => g.nodes.filter((n) => n.op === op).length;
   assert.equal(count('Conv'), 52);
@@ -61,9 +61,14 @@ test('the int8 graph: QDQ around every conv, int8 per-channel weights, int32 bia
     const [x, w, b] = n.inputs.map((v) => v!.producer);
     assert.equal(x?.op, 'DequantizeLinear', `${n.name}: its input comes through a DQ`);
     assert.equal(w?.op, 'DequantizeLinear', `${n.name}: its weight comes through a DQ`);
-    assert.equal(w!.inputs[0]!.dtype, 'int8');
+    // the exact storage (storage.ts): depthwise int8, zero point 0; the others uint8, zero point 128
+    const depthwise = ((n.attrs.group as number | undefined) ?? 1) > 1;
+    const [type, zero] = depthwise ? ['int8', 0] : ['uint8', 128];
+    assert.equal(w!.inputs[0]!.dtype, type, `${n.name}: ${type} weights`);
     assert.equal(w!.attrs.axis, 0, `${n.name}: per-channel weights (axis 0)`);
-    assert.equal(g.initializers.get(w!.inputs[2]!)!.data.every((z) => z === 0), true, 'symmetric weights: zero point 0');
+    assert.equal(g.initializers.get(w!.inputs[2]!)!.data.every((z) => z === zero), true, `symmetric weights: zero point ${zero}`);
+    const q = g.initializers.get(w!.inputs[0]!)!.data as ArrayLike<number>;
+    assert.ok(Array.from(q).every((v) => Math.abs(v - zero) <= 127), `${n.name}: q - zero point in [-127, 127]`);
     assert.equal(b?.op, 'DequantizeLinear');
     assert.equal(b!.inputs[0]!.dtype, 'int32', `${n.name}: int32 bias`);
     // the bias scale is the input scale times each weight scale

@@ -1,7 +1,9 @@
 // An int8 file made by quantize classifies in the page: mobilenetv2/web loads the .onnx a user
 // ships (labels, preset and input size from its metadata), onnxruntime-web's WASM runs the variant
 // the web backend picks (Backend.int8Variant), and the answers are Node's for the same variant: the
-// same top-5 on real photos, logits within a few integer steps of the output's grid.
+// same top-5 on real photos, logits within a few integer steps of the output's grid. onnxruntime-web
+// fuses it as Node does (every conv a QLinearConv, from its profiler), and an int8 file in the
+// old form (int8 weights everywhere) gives the same logits in the page.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
@@ -10,6 +12,9 @@ import { join } from 'node:path';
 import { load } from '../src/platform/node/load.js';
 import { quantize } from '../src/quant/quantize.js';
 import { onnxNetwork, variantBytes } from '../src/infer/onnx.js';
+import { graphFromOnnx } from '../src/onnx/import.js';
+import { toOnnx } from '../src/onnx/export.js';
+import { storeWeights } from '../src/quant/storage.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { webBackend } from '../src/platform/web/ort.js';
@@ -25,6 +30,10 @@ before(async () => {
   const m = await load({ weights: REAL_WEIGHTS });
   writeFileSync(INT8, await quantize(m, PHOTOS.filter((_, i) => i % 2 === 0), { batchSize: 8 }));
   await m.dispose();
+  // the same file in the form quantize wrote before 2026-12: int8 weights everywhere
+  const { graph, metadata } = graphFromOnnx(readFileSync(INT8), INT8);
+  storeWeights(graph, 'int8');
+  writeFileSync(join(dir, 'old.int8.onnx'), toOnnx(graph, { metadata }));
   site = await openSite('/blank.html', { mounts: { '/int8/': dir, '/photos/': join(SHARED, 'real', 'photos') } });
 });
 after(async () => {
@@ -48,9 +57,30 @@ test('an int8 .onnx from quantize classifies in the page: Node\'s top-5 and logi
     const f = await lib.load({ weights: '/int8/m.int8.onnx', int8Variant: 'weights-only' });
     const fl = await f.run(t, ['logits']);
     await f.dispose();
-    return { ...r, floatLogits: Array.from(fl.logits.data as Float32Array) };
-  }, names)) as { family: string; top: { index: number; className: string }[][]; logits: number[]; tensor: number[]; floatLogits: number[] };
+    // the old form of the file: load() stores its weights exactly, as quantize does now
+    const o = await lib.load({ weights: '/int8/old.int8.onnx' });
+    const ol = await o.run(t, ['logits']);
+    await o.dispose();
+    // what onnxruntime-web runs the file as: its profiler's node events (printed to the console)
+    const ort = await import('/ort.wasm.bundle.min.mjs' as string);
+    const s = await ort.InferenceSession.create(new Uint8Array(await (await fetch('/int8/m.int8.onnx')).arrayBuffer()), { executionProviders: ['wasm'], graphOptimizationLevel: 'all', enableProfiling: true });
+    await s.run({ input: new ort.Tensor('float32', t.data, t.shape) });
+    s.endProfiling();
+    await s.release();
+    return { ...r, floatLogits: Array.from(fl.logits.data as Float32Array), oldLogits: Array.from(ol.logits.data as Float32Array) };
+  }, names)) as { family: string; top: { index: number; className: string }[][]; logits: number[]; tensor: number[]; floatLogits: number[]; oldLogits: number[] };
   assert.equal(page.family, 'onnx');
+  assert.deepEqual(page.oldLogits, page.logits, 'the old int8-weight file gives the new file\'s logits in the page');
+  const ops: Record<string, number> = {};
+  for (const l of site.console) {
+    const op = /"op_name" *: *"(\w+)"/.exec(l)?.[1];
+    if (op) ops[op] = (ops[op] ?? 0) + 1;
+  }
+  console.log(`# onnxruntime-web ran the int8 file as: ${JSON.stringify(ops)}`);
+  assert.equal(ops['QLinearConv'], 52, 'every conv a QLinearConv (uint8 and int8 weights alike)');
+  assert.equal(ops['QGemm'], 1);
+  assert.equal(ops['QLinearAdd'], 10);
+  assert.equal((ops['Conv'] ?? 0) + (ops['Gemm'] ?? 0), 0, 'no float conv or Gemm');
   // Node, the same variant of the same file, on the page's own tensors
   const net = onnxNetwork(readFileSync(INT8), INT8);
   const p = new Predictor(net, { ...nodeBackend, int8Variant: () => variant }, { threads: 1 });

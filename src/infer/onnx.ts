@@ -1,7 +1,8 @@
 // An ONNX file of ours as the network the Predictor runs: export's fp32 graph or quantize's int8
 // one, with the labels, preprocessing and input size its metadata records. The graph is run as
 // it is, with the heads the Predictor serves (probabilities, embedding) added when the file lacks
-// them; its input size is the graph's, fixed.
+// them; its input size is the graph's, fixed. The weights of an int8 file are put in the storage
+// ONNX Runtime computes exactly on x86 without VNNI too (quant/storage.ts): the same numbers.
 
 import type { Graph, Node, Value } from '../graph/ir.js';
 import { resolvePreset, withInputSize, type PresetName, type PresetSpec } from '../data/transforms.js';
@@ -10,6 +11,7 @@ import { graphFromOnnx, looksLikeOnnx } from '../onnx/import.js';
 import { toOnnx } from '../onnx/export.js';
 import { WeightsError, clean, describe } from '../weights/errors.js';
 import { dequantizeAll, floatConvs, INT8_VARIANTS, type Int8Variant } from '../quant/variants.js';
+import { EXACT_STORAGE, storeWeights } from '../quant/storage.js';
 import type { Head } from './graph.js';
 
 export { looksLikeOnnx };
@@ -21,7 +23,7 @@ export interface OnnxNetwork {
   readonly kind: 'onnx';
   /** The file it came from. */
   readonly source: string;
-  /** The graph as the runtime gets it: the file's, with the heads added when it lacked them. */
+  /** The graph as the runtime gets it: the file's, with the heads added when it lacked them and int8 weights in the exact storage (quant/storage.ts). */
   readonly bytes: Uint8Array;
   readonly inputName: string;
   /** [H, W]: fixed by the graph. */
@@ -65,7 +67,7 @@ export function onnxNetwork(bytes: Uint8Array, file: string): OnnxNetwork {
   const first = g.outputs[0];
   if (!first) throw new WeightsError(`${file}: an ONNX graph with no output`);
   const includeTop = card?.config.includeTop ?? byName.has('logits');
-  let added = false;
+  let changed = false;
   let logits = byName.get('logits');
   let probabilities = byName.get('probabilities');
   let embedding = byName.get('embedding');
@@ -73,7 +75,7 @@ export function onnxNetwork(bytes: Uint8Array, file: string): OnnxNetwork {
     if (!probabilities) {
       const l = logits;
       probabilities = card?.config.classifierActivation === 'softmax' ? l : g.within('probabilities', () => g.output(g.op1('Softmax', [l], { axis: 1 }), 'probabilities'));
-      added = true;
+      changed = true;
     }
     if (!embedding) {
       // the classifier's input: Gemm(Flatten(GlobalAveragePool(features))) in our graphs
@@ -81,12 +83,15 @@ export function onnxNetwork(bytes: Uint8Array, file: string): OnnxNetwork {
       const pooled = gemm?.op === 'Gemm' ? gemm.inputs[0] : undefined;
       if (pooled && pooled.shape.length === 2) {
         embedding = g.output(pooled, 'embedding');
-        added = true;
+        changed = true;
       }
     }
   }
   if (logits && card?.config.classifierActivation === 'softmax') logits = undefined; // the file's "logits" are probabilities
   const quantization = metadata['quantization'] ? (JSON.parse(metadata['quantization']) as Record<string, unknown>) : g.nodes.some((n) => n.op === 'QuantizeLinear') ? { format: 'qdq' } : undefined;
+  // int8 weights where ONNX Runtime's x86 GEMM without VNNI saturates (files quantize wrote before
+  // 2026-12, other tools' QDQ files): stored as the same numbers in uint8 (quant/storage.ts)
+  if (quantization && storeWeights(g, EXACT_STORAGE) > 0) changed = true;
   const outputs: Partial<Record<Output, string>> = { output: first.name };
   if (logits) outputs.logits = logits.name;
   if (probabilities) outputs.probabilities = probabilities.name;
@@ -97,7 +102,7 @@ export function onnxNetwork(bytes: Uint8Array, file: string): OnnxNetwork {
   return {
     kind: 'onnx',
     source: file,
-    bytes: added ? toOnnx(g, { metadata }) : bytes,
+    bytes: changed ? toOnnx(g, { metadata }) : bytes,
     inputName: x.name,
     inputSize: [h, w],
     batch: typeof b === 'number' ? b : undefined,

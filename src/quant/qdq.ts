@@ -1,10 +1,11 @@
 // The int8 graph, in ONNX's QDQ form: the float inference graph (BN folded) with each activation
-// tensor passed through QuantizeLinear once and DequantizeLinear once per reader, int8 weights and
+// tensor passed through QuantizeLinear once and DequantizeLinear once per reader, 8-bit weights and
 // int32 biases behind their own DequantizeLinear. ONNX Runtime recognises each
 // DQ -> op -> Q group and runs it as one integer kernel (Conv -> QLinearConv, Add -> QLinearAdd,
 // GlobalAveragePool -> QLinearGlobalAveragePool, Gemm -> QGemm); what it needs to see
 // (../shared/notes/int8.md):
-//   Conv   DQ(x uint8/int8, per tensor), DQ(w int8, zero point 0, per channel on axis 0 or per
+//   Conv   DQ(x uint8/int8, per tensor), DQ(w int8 with zero point 0, or the same integers as
+//          uint8 with zero point 128 (storage.ts: exact on AVX2), per channel on axis 0 or per
 //          tensor), DQ(b int32, scale x_scale * w_scale, zero point 0), then Q. The ReLU6 / ReLU
 //          after it is not emitted: the output range [0, min(6, max)] clips it (saturation).
 //   Add    DQ on both inputs, Q on the output (the residual connections).
@@ -15,6 +16,7 @@
 import { Graph, type Node, type Value } from '../graph/ir.js';
 import { float32, intTensor, type Tensor } from '../tensor.js';
 import type { QParams } from './calibrate.js';
+import { EXACT_STORAGE, weightType, type WeightStorage } from './storage.js';
 
 export type WeightGranularity = 'per-channel' | 'per-tensor';
 
@@ -24,6 +26,8 @@ export interface EmitOptions {
   params: Map<number, QParams>;
   /** Per-channel means of conv inputs by float value id: with them, biases absorb the weights' rounding error. */
   biasCorrection?: Map<number, Float64Array>;
+  /** Which integer type holds each conv's and Gemm's weights (default: the exact one, storage.ts). */
+  storage?: WeightStorage;
 }
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -159,9 +163,12 @@ export function emitQdq(g: Graph, o: EmitOptions): Graph {
       });
     }
     return h.within(name, () => {
-      const wq = h.constant(intTensor('int8', wt.shape, q), 'weight_quantized');
+      // the same numbers as int8 q, zero point 0, or as uint8 q + 128, zero point 128 (storage.ts)
+      const type = xp ? weightType(n, o.storage ?? EXACT_STORAGE, xp.type) : 'int8';
+      const zero = type === 'uint8' ? 128 : 0;
+      const wq = h.constant(intTensor(type, wt.shape, zero ? Array.from(q, (v) => v + zero) : q), 'weight_quantized');
       const wScale = h.constant(float32(scale.length === 1 ? [] : [c], scale), 'weight_scale');
-      const wZp = h.constant(intTensor('int8', scale.length === 1 ? [] : [c], new Int8Array(scale.length)), 'weight_zero_point');
+      const wZp = h.constant(intTensor(type, scale.length === 1 ? [] : [c], new Array<number>(scale.length).fill(zero)), 'weight_zero_point');
       const w = h.op1('DequantizeLinear', [wq, wScale, wZp], scale.length === 1 ? {} : { axis: 0 });
       if (!bt && !correction) return [w, undefined];
       if (!xp) return [w, h.constant(float32([c], bias), 'bias')]; // a float input (kept out of int8): a float bias

@@ -1,0 +1,81 @@
+// How an int8 graph stores its weight integers, and why it matters on x86 without VNNI.
+//
+// Our weights are symmetric: q in [-127, 127], zero point 0, w = q * scale. The same numbers are
+// uint8 q + 128 with zero point 128: (q + 128 - 128) * scale. ONNX gives both the same meaning,
+// but ONNX Runtime's x86 kernels do not compute them alike. With uint8 activations and int8
+// weights (U8S8), MLAS's GEMM on AVX2 without VNNI multiplies with vpmaddubsw, which adds
+// neighbouring u8 x s8 products into int16 and saturates: 255 * 127 * 2 = 64,770 does not fit
+// 32,767, so a conv whose activations and weights are both large gets wrong integers (on an
+// AVX2-only AMD EPYC: 43,700 of the 162,944 integers of the parity fixture off, up to 255 steps;
+// microsoft/onnxruntime#6004, #16105, PR #24220). With uint8 weights (U8U8) MLAS widens both to
+// int16 and uses vpmaddwd: exact. AVX512-VNNI (vpdpbusd) is exact either way.
+// ONNX Runtime's depthwise QLinearConv does not go through that GEMM (its kernel multiplies in
+// int16/int32) and is exact with int8 weights (test/int8.extremes.test.ts).
+//
+//   mixed  the convs computed by MLAS's GEMM (every non-depthwise conv) and Gemm in uint8
+//          (zero point 128), the depthwise convs in int8: exact, and the fastest exact storage
+//          (bench/int8-storage.ts). What quantize writes.
+//   uint8  every weight uint8: exact, slower at batch 32 (the depthwise U8U8 path).
+//   int8   every weight int8 (what quantize wrote until 2026-12): fastest with VNNI, wrong on
+//          AVX2 without it. load() rewrites such files to `mixed`.
+//
+// With int8 activations ONNX Runtime fuses only int8 weights (its QLinearConv takes int8 x with
+// int8 w), so those graphs keep int8 weights whatever the storage.
+
+import type { Graph, Node, Value } from '../graph/ir.js';
+import type { Tensor } from '../tensor.js';
+
+export const WEIGHT_STORAGES = ['mixed', 'uint8', 'int8'] as const;
+export type WeightStorage = (typeof WEIGHT_STORAGES)[number];
+/** What quantize writes and load() turns int8-weight files into (the exact storage; see above). */
+export const EXACT_STORAGE: WeightStorage = 'mixed';
+
+const depthwise = (n: Node) => n.op === 'Conv' && ((n.attrs.group as number | undefined) ?? 1) > 1;
+
+/** The integer type `storage` keeps the weights of conv or Gemm `n` in, given its input's integer type. */
+export function weightType(n: Node, storage: WeightStorage, activations: 'uint8' | 'int8'): 'uint8' | 'int8' {
+  if (activations === 'int8' || storage === 'int8') return 'int8';
+  if (storage === 'uint8') return 'uint8';
+  return depthwise(n) ? 'int8' : 'uint8';
+}
+
+/**
+ * Store the weights of every integer conv and Gemm of the QDQ graph `g` as `storage` says: a
+ * constant DequantizeLinear of int8 q, z becomes one of uint8 q + 128, z + 128 and back; every
+ * dequantized value stays what it was. Returns how many weights were rewritten (0: `g` unchanged).
+ */
+export function storeWeights(g: Graph, storage: WeightStorage): number {
+  const replaced = new Map<Node, Node>();
+  const renames: [Value, string][] = [];
+  for (const n of g.nodes) {
+    if (n.op !== 'Conv' && n.op !== 'Gemm') continue;
+    const dq = n.inputs[1]?.producer;
+    const xdq = n.inputs[0]?.producer;
+    if (dq?.op !== 'DequantizeLinear' || xdq?.op !== 'DequantizeLinear' || replaced.has(dq)) continue;
+    const [q, s, z] = dq.inputs;
+    const qt = q && g.initializers.get(q);
+    const zt = z && g.initializers.get(z);
+    const act = xdq.inputs[0]!.dtype;
+    if (!qt || !zt || (qt.dtype !== 'int8' && qt.dtype !== 'uint8') || zt.dtype !== qt.dtype || (act !== 'uint8' && act !== 'int8')) continue;
+    const want = weightType(n, storage, act);
+    if (qt.dtype === want) continue;
+    const shift = want === 'uint8' ? 128 : -128;
+    const moved = (t: Tensor): Tensor => {
+      const d = Array.from(t.data as ArrayLike<number>, (v) => v + shift);
+      return { dtype: want, shape: t.shape, data: want === 'uint8' ? Uint8Array.from(d) : Int8Array.from(d) } as Tensor;
+    };
+    const q2 = g.initializer(`${q.name}_${want}`, moved(qt));
+    const z2 = g.initializer(`${z.name}_${want}`, moved(zt));
+    renames.push([q2, q.name], [z2, z.name]);
+    const m: Node = { ...dq, inputs: [q2, s, z2] };
+    for (const o of m.outputs) o.producer = m;
+    replaced.set(dq, m);
+  }
+  if (replaced.size === 0) return 0;
+  g.nodes = g.nodes.map((n) => replaced.get(n) ?? n);
+  g.prune();
+  // the file's names again, where the old tensor is gone (prune does not free names: set them directly)
+  const live = new Set([...g.initializers.keys()].map((u) => u.name));
+  for (const [v, name] of renames) if (!live.has(name)) v.name = name;
+  return replaced.size;
+}
