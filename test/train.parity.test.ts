@@ -13,6 +13,9 @@
 // (the tf_step0_* files: /usr/bin/python3 tools/gen_train_tf_fixtures.py)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
@@ -285,4 +288,70 @@ test('freeze backbone: only the classifier gets gradients, equal to PyTorch\'s; 
   assert.ok(relErr(r.logits, want.get('logits_0')!) <= TOL, 'logits with eval-mode backbone');
   const sd = m.stateDict();
   for (const [k, t] of before) if (k.startsWith('features.')) assert.equal(sd.get(k), t, `${k} untouched`);
+});
+
+// --freeze features.0-13: the frozen prefix is an inference subgraph of the step (constant weights,
+// each BatchNorm folded into its conv, no gradient) that ORT at level 'all' runs on its NCHWc
+// kernels; the rest trains. Against PyTorch (partial_0_13), and against the same layers kept in eval
+// mode but trainable (weights as inputs, BN not folded: the unfrozen formulation) on the same step.
+test('--freeze features.0-13: the frozen prefix is folded into constant convs (NCHWc in ORT); the trainable part\'s gradients, loss, logits and running stats equal PyTorch\'s and the unfrozen formulation\'s', async () => {
+  const { tensors: want, metadata } = read('partial_0_13');
+  const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
+  const K = 13;
+  const make = (freeze: boolean) => {
+    const m = model();
+    for (let i = 0; i <= K; i++) {
+      const f = m.features.children.get(String(i))!;
+      f.eval();
+      if (freeze) for (const [, p] of f.namedParameters()) p.requiresGrad = false;
+    }
+    return m;
+  };
+  const frozen = make(true);
+  const compiled = compileTrainStep(frozen, { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }) });
+  const ops = compiled.graph.nodes.filter((n) => n.name.startsWith('features.') && Number(n.name.split('.')[1]) <= K).map((n) => n.op);
+  assert.ok(ops.length > 0 && !ops.includes('BatchNormalization'), `frozen prefix has no BatchNormalization left: ${[...new Set(ops)].join(', ')}`);
+  assert.equal(ops.filter((o) => o === 'Conv').length, 1 + 2 + 3 * (K - 1), 'one folded Conv per frozen conv');
+
+  const optimized = join(mkdtempSync(join(tmpdir(), 'partial-')), 'opt.onnx');
+  const tr = new Trainer(frozen, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, optimizedModelFilePath: optimized });
+  const r = await tr.train(x, labels, 0.1, mask(0));
+  await tr.release();
+  // ORT's NCHWc rewrite needs a CPU it has blocked kernels for (x64: AVX2 / AVX-512)
+  if (process.arch === 'x64') assert.ok(readFileSync(optimized).includes('com.microsoft.nchwc'), 'the frozen convs run on ORT\'s NCHWc kernels');
+  const ref = make(false);
+  const tr2 = new Trainer(ref, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1 });
+  const r2 = await tr2.train(x, labels, 0.1, mask(0));
+  await tr2.release();
+
+  assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `loss ${r.loss} vs ${want.get('loss')!.data[0]}`);
+  assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, `logits: error ${relErr(r.logits, want.get('logits')!)}`);
+  const trainable = [...want.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5));
+  assert.deepEqual([...r.grads!.keys()].sort(), [...trainable].sort(), 'gradients for exactly the trainable parameters');
+  const scale = Math.max(...[...r.grads!.values()].map(maxAbs));
+  let worst = 0;
+  let worstRef = 0;
+  for (const [k, g] of r.grads!) {
+    if (zero.has(k)) {
+      assert.ok(maxAbs(g) <= TOL * scale, `grad.${k} should be ~0, got ${maxAbs(g)}`);
+      continue;
+    }
+    const e = relErr(g, want.get(`grad.${k}`)!);
+    worst = Math.max(worst, e);
+    assert.ok(e <= TOL, `grad.${k}: error ${e}`);
+    const e2 = relErr(g, r2.grads!.get(k)!);
+    worstRef = Math.max(worstRef, e2);
+    assert.ok(e2 <= TOL, `grad.${k} vs the unfrozen formulation: error ${e2}`);
+  }
+  const sd = frozen.stateDict();
+  let n = 0;
+  for (const [k, t] of want) {
+    if (!k.startsWith('after.')) continue;
+    const ours = sd.get(k.slice(6))!;
+    if (t.dtype === 'int64') assert.deepEqual(ours.data, t.data, k);
+    else assert.ok(relErr(ours, t) <= TOL, `${k}: error ${relErr(ours, t)}`);
+    n++;
+  }
+  assert.equal(n, 156, 'every BN buffer compared (the frozen ones unchanged)');
+  console.log(`# freeze features.0-${K}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error vs PyTorch ${worst.toExponential(2)}, vs the unfrozen formulation ${worstRef.toExponential(2)}; torch f32: ${metadata['torch_f32_max_rel']}`);
 });

@@ -29,6 +29,8 @@ It writes:
                               grad.classifier.1.*, param.classifier.1.*
   head_<name>.safetensors     the same frozen-backbone run for each optimizer above (its hyperparameters):
                               the tight check of the update equations (torch float32 within 2e-6)
+  partial_0_13.safetensors    step 0 with features.0-13 frozen in eval mode (--freeze features.0-13), the
+                              rest in train mode: loss, logits, grad.<trainable param>, after.<buffer>
 Each file's metadata records how far torch's own float32 run lands from it (torch_f32_max_rel):
 the full-network 3-step trajectories (opt_*) are chaotic in float32; see the README.
 """
@@ -259,6 +261,29 @@ def run_freeze(dtype, kind, hp, inputs, probes=None):
     return out
 
 
+PARTIAL = 13  # features.0-13 frozen (--freeze features.0-13)
+
+
+def run_partial(dtype, inputs, probes=None):
+    """Step 0 with the stem and blocks 0..PARTIAL frozen in eval mode, the rest trained."""
+    x, labels, masks = tensors(dtype, *inputs)
+    model = build_model(dtype, probes)
+    frozen = [f"features.{i}." for i in range(PARTIAL + 1)]
+    for i in range(PARTIAL + 1):
+        model.features[i].eval()
+        for p in model.features[i].parameters():
+            p.requires_grad_(False)
+    logits, loss = forward_loss(model, x, labels, masks[0], 0.0)
+    loss.backward()
+    out = {"loss": to_np(loss).reshape(()), "logits": to_np(logits)}
+    for k, p in model.named_parameters():
+        if not any(k.startswith(f) for f in frozen):
+            out[f"grad.{k}"] = to_np(p.grad)
+    for k, b in model.named_buffers():
+        out[f"after.{k}"] = to_np(b)
+    return out
+
+
 def max_rel(a, b, skip=()):
     """max over tensors of max|a - b| / max|b| (each tensor judged on its own scale)."""
     worst, where = 0.0, ""
@@ -378,10 +403,21 @@ def main():
         rows.append((fname, [float(ref[f"loss_{k}"]) for k in range(STEPS)], f"max|dp| {change:.6g}",
                      max_rel(f32, ref), kinks))
 
+    ref, f32, kinks = both(run_partial, inputs)
+    pscale = max(float(np.abs(v).max()) for k, v in ref.items() if k.startswith("grad."))
+    pzero = [k[5:] for k, v in ref.items() if k.startswith("grad.") and float(np.abs(v).max()) < 1e-9 * pscale]
+    files["partial_0_13.safetensors"] = (ref, {"frozen": f"features.0-{PARTIAL} (eval mode, constants)",
+                                               "label_smoothing": "0.0", "masks": "mask_0",
+                                               "zero_grad_keys": json.dumps(pzero)})
+    partial_row = ("partial_0_13", [float(ref["loss"])], f"|grad| {grad_norm(ref):.6g}",
+                   max_rel(f32, ref, {f"grad.{k}" for k in pzero}), kinks)
+
     # What torch's own float32 run gives against each reference: the floor a float32 test can reach.
     noise = {"step0.safetensors": rows[0], "step0_ls0.1.safetensors": rows[1]}
     noise.update({f"opt_{n}.safetensors": r for n, r in zip(OPTIMIZERS, rows[2:2 + len(OPTIMIZERS)])})
     noise.update({f"{h[0]}.safetensors": r for h, r in zip(heads, rows[2 + len(OPTIMIZERS):])})
+    rows.append(partial_row)
+    noise["partial_0_13.safetensors"] = partial_row
     for fname, row in noise.items():
         files[fname][1]["torch_f32_max_rel"] = f"{row[3][0]:.2e} ({row[3][1]})"
         files[fname][1]["relu6_flips_f32"] = str(row[4][0])

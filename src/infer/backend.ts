@@ -47,6 +47,12 @@ export interface Backend {
    */
   formulation?(device: Device): Partial<Formulation>;
   /**
+   * The graph optimization level for a training step on a device, where 'extended' (the default)
+   * is not the best: onnxruntime-node's CPU at 'all' runs frozen, constant convs on its NCHWc
+   * kernels (docs/training.md).
+   */
+  trainOptimizationLevel?(device: Device): SessionOptions['graphOptimizationLevel'];
+  /**
    * The int8 graph variant this runtime runs fastest on a device, where it is not the all-integer
    * QDQ graph (onnxruntime-web's WASM: 'dw-float', measured in bench/int8.ts).
    */

@@ -6,12 +6,15 @@
 //          each trainable parameter by its state-dict key, each optimizer state `<key>.<slot>`,
 //          each train-mode BatchNorm's running_mean / running_var, dropout masks, scalars (lr...).
 // Outputs: loss, logits, then `new.<name>` for every parameter, optimizer state and running stat.
-// Frozen parameters and eval-mode layers are constants of the graph.
+// Frozen parameters and eval-mode layers are constants of the graph; a frozen conv's eval-mode
+// BatchNorm is folded into it (as in the inference graph), so a frozen prefix (`--freeze
+// features.0-K`) is an inference subgraph: constant, BN-folded Conv (+ ReLU6), which ONNX Runtime
+// at level 'all' runs on its prepacked NCHWc kernels, and no gradient is computed there.
 
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Value } from '../graph/ir.js';
 import { resolveFormulation, type Formulation } from '../graph/ops.js';
-import { lowerComposites } from '../graph/passes.js';
+import { foldBatchNorm, lowerComposites } from '../graph/passes.js';
 import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import { inputHW } from '../infer/graph.js';
@@ -94,6 +97,9 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   const loss = g.op1('SoftmaxCrossEntropy', [logits, target]);
   g.output(loss, 'loss');
   g.output(logits, 'logits');
+  // frozen Conv + eval BatchNorm -> one Conv with folded constant weights (before autodiff: a
+  // frozen layer between trainable ones gets its dX through the folded conv, the same function)
+  foldBatchNorm(g);
 
   // backward
   const grads = gradients(g, loss, params.map((p) => p.value), formulation);

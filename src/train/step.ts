@@ -62,6 +62,7 @@ export class Trainer {
   private get(batch: number) {
     let c = this.compiled.get(batch);
     if (!c) {
+      const device = this.opts.device ?? 'cpu';
       const step = compileTrainStep(this.model, {
         batch,
         inputSize: this.opts.inputSize,
@@ -69,10 +70,11 @@ export class Trainer {
         optimizer: this.optimizer,
         outputGradients: this.opts.outputGradients,
         // what the runtime needs on this device (WebGPU: 'slices'), then what the caller asked for
-        formulation: { ...this.backend.formulation?.(this.opts.device ?? 'cpu'), ...this.opts.formulation },
+        formulation: { ...this.backend.formulation?.(device), ...this.opts.formulation },
       });
-      // 'extended': at 'all', ORT's NCHWc rewrite of the constant im2col kernels is 2-3x slower (docs/training.md)
-      const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: this.opts.graphOptimizationLevel ?? 'extended', memPattern: this.opts.memPattern ?? false });
+      // the runtime's level for training on this device ('extended' unless it says otherwise: docs/training.md)
+      const level = this.opts.graphOptimizationLevel ?? this.backend.trainOptimizationLevel?.(device) ?? 'extended';
+      const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: level, memPattern: this.opts.memPattern ?? false });
       c = { step, session };
       this.compiled.set(batch, c);
     }

@@ -90,6 +90,10 @@ disableOrtTelemetry();
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
   devices: DEVICES,
+  // 'all' adds ORT's NCHWc layout pass: a frozen prefix's constant convs run as in inference
+  // (--freeze features.0-13: x0.81 of the step at 'extended'); the trainable convs' weights are
+  // inputs, so it leaves them alone (docs/training.md)
+  trainOptimizationLevel: (device) => (device === 'cpu' ? 'all' : 'extended'),
   async createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? 'cpu';
     if (!DEVICES.includes(device)) {
