@@ -19,8 +19,9 @@
 //   int8   every weight int8 (what quantize wrote until 2026-12): fastest with VNNI, wrong on
 //          AVX2 without it. load() rewrites such files to `mixed`.
 //
-// With int8 activations ONNX Runtime fuses only int8 weights (its QLinearConv takes int8 x with
-// int8 w), so those graphs keep int8 weights whatever the storage.
+// Graphs with int8 activations (quantize's `activations: 'int8'`) keep int8 weights whatever the
+// storage: ONNX Runtime 1.30 fuses only part of them on x86 (tiny fixture network: 8 of 10 convs),
+// and with uint8 weights it stops fusing their Gemm too. Their exactness on AVX2 is not measured.
 
 import type { Graph, Node, Value } from '../graph/ir.js';
 import type { Tensor } from '../tensor.js';
