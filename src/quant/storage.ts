@@ -7,15 +7,16 @@
 // neighbouring u8 x s8 products into int16 and saturates: 255 * 127 * 2 = 64,770 does not fit
 // 32,767, so a conv whose activations and weights are both large gets wrong integers (on an
 // AVX2-only AMD EPYC: 43,700 of the 162,944 integers of the parity fixture off, up to 255 steps;
-// microsoft/onnxruntime#6004, #16105, PR #24220). With uint8 weights (U8U8) MLAS widens both to
-// int16 and uses vpmaddwd: exact. AVX512-VNNI (vpdpbusd) is exact either way.
+// microsoft/onnxruntime#6004, #16105, PR #24220). With uint8 weights MLAS takes its U8U8 path
+// (16-bit operands, 32-bit sums): exact (measured, at the ends of the range too). AVX512-VNNI
+// (vpdpbusd) does not saturate either way.
 // ONNX Runtime's depthwise QLinearConv does not go through that GEMM (its kernel multiplies in
 // int16/int32) and is exact with int8 weights (test/int8.extremes.test.ts).
 //
 //   mixed  the convs computed by MLAS's GEMM (every non-depthwise conv) and Gemm in uint8
-//          (zero point 128), the depthwise convs in int8: exact, and the fastest exact storage
-//          (bench/int8-storage.ts). What quantize writes.
-//   uint8  every weight uint8: exact, slower at batch 32 (the depthwise U8U8 path).
+//          (zero point 128), the depthwise convs in int8: exact, and the faster exact storage
+//          (bench/int8-storage.ts, AMD EPYC AVX2: 1.13-1.24x fp32 at batch 32). What quantize writes.
+//   uint8  every weight uint8: exact, slower (1.04-1.15x fp32 at batch 32).
 //   int8   every weight int8 (what quantize wrote until 2026-12): fastest with VNNI, wrong on
 //          AVX2 without it. load() rewrites such files to `mixed`.
 //
