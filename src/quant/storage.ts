@@ -10,15 +10,15 @@
 // microsoft/onnxruntime#6004, #16105, PR #24220). With uint8 weights MLAS takes its U8U8 path
 // (16-bit operands, 32-bit sums): exact (measured, at the ends of the range too). AVX512-VNNI
 // (vpdpbusd) does not saturate either way.
-// ONNX Runtime's depthwise QLinearConv does not go through that GEMM (its kernel multiplies in
-// int16/int32) and is exact with int8 weights (test/int8.extremes.test.ts).
+// ONNX Runtime's depthwise QLinearConv does not go through that GEMM (a kernel of its own) and
+// is exact with int8 weights (test/int8.extremes.test.ts), and faster than with uint8.
 //
 //   mixed  the convs computed by MLAS's GEMM (every non-depthwise conv) and Gemm in uint8
 //          (zero point 128), the depthwise convs in int8: exact, and the faster exact storage
 //          (bench/int8-storage.ts, AMD EPYC AVX2: 1.13-1.24x fp32 at batch 32). What quantize writes.
 //   uint8  every weight uint8: exact, slower (1.04-1.15x fp32 at batch 32).
-//   int8   every weight int8 (what quantize wrote until 2026-12): fastest with VNNI, wrong on
-//          AVX2 without it. load() rewrites such files to `mixed`.
+//   int8   every weight int8 (what quantize wrote until 2026-12-06): exact with VNNI (docs/int8.md),
+//          wrong on AVX2 without it. load() rewrites such files to `mixed`.
 //
 // Graphs with int8 activations (quantize's `activations: 'int8'`) keep int8 weights whatever the
 // storage: ONNX Runtime 1.30 fuses only part of them on x86 (tiny fixture network: 8 of 10 convs),
