@@ -6,10 +6,13 @@
 //   uint8  every weight uint8 at zero point 128
 // For each: what ONNX Runtime fuses, top-1 agreement with fp32 on the 176 views of the 8 held-out
 // photos, logits against the other storages, and Node images/s at batch 1 and 32 (fp32 and the
-// three interleaved); the file size; how long load() takes to rewrite an int8-storage file.
+// three interleaved), and the same in onnxruntime-web's WASM in Chromium; the file size; how long
+// load() takes to rewrite an int8-storage file.
 // Writes `int8_storage` in bench/results.json (other keys kept). Run it under flock /tmp/cpu.lock.
 import os from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openSite, SHARED } from '../test/helpers/browser.js';
 import { fileURLToPath } from 'node:url';
 import { loadCheckpoint } from '../src/platform/node/weights.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
@@ -49,6 +52,56 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/** The same files in onnxruntime-web's WASM in one Chromium page: images/s at batch 1 and 32, interleaved, and the logits on parrot.jpg. */
+async function webStorages(bytes: Record<Kind, Uint8Array>, work: string, rounds = 3, minMs = 1000): Promise<Record<string, unknown>> {
+  const dir = join(work, 'web');
+  mkdirSync(dir, { recursive: true });
+  for (const [k, b] of Object.entries(bytes)) writeFileSync(join(dir, `${k}.onnx`), b);
+  const site = await openSite('/blank.html', { mounts: { '/storage/': dir, '/photos/': join(SHARED, 'real', 'photos') } });
+  try {
+    return (await site.page.evaluate(
+      async ({ names, rounds, minMs }) => {
+        const lib = await import('/mobilenetv2.web.js' as string);
+        const m = await lib.load({ weights: '/storage/fp32.onnx' }); // our session first: it fixes the page's WASM threads
+        const ort = await import('/ort.wasm.bundle.min.mjs' as string);
+        const sessions: Record<string, { run(f: unknown, o?: string[]): Promise<Record<string, { data: Float32Array }>>; release(): Promise<void> }> = {};
+        for (const n of names) sessions[n] = await ort.InferenceSession.create(new Uint8Array(await (await fetch(`/storage/${n}.onnx`)).arrayBuffer()), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+        const timeIt = async (fn: () => Promise<unknown>) => {
+          let k = 0;
+          const t0 = performance.now();
+          while (performance.now() - t0 < minMs || k < 2) {
+            await fn();
+            k++;
+          }
+          return (performance.now() - t0) / k;
+        };
+        const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+        const ips: Record<string, Record<string, number>> = {};
+        for (const batch of [1, 32]) {
+          const x = new ort.Tensor('float32', Float32Array.from({ length: batch * 3 * 224 * 224 }, (_, i) => Math.sin(i)), [batch, 3, 224, 224]);
+          for (const n of names) await sessions[n]!.run({ input: x }, ['logits']);
+          const t: Record<string, number[]> = {};
+          for (let r = 0; r < rounds; r++) for (const n of names) (t[n] ??= []).push(await timeIt(() => sessions[n]!.run({ input: x }, ['logits'])));
+          for (const n of names) (ips[n] ??= {})[`batch_${batch}`] = +((batch * 1000) / med(t[n]!)).toFixed(1);
+        }
+        const t = await m.toTensor([await (await fetch('/photos/parrot.jpg')).blob()]);
+        const x = new ort.Tensor('float32', t.data, t.shape);
+        const logits: Record<string, Float32Array> = {};
+        for (const n of names) logits[n] = (await sessions[n]!.run({ input: x }, ['logits']))['logits']!.data;
+        const diff = (a: Float32Array, b: Float32Array) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i]!)));
+        const parrot: Record<string, unknown> = {};
+        for (const n of names) parrot[n] = { top1: logits[n]!.indexOf(Math.max(...logits[n]!)), max_logit_diff_vs_mixed: +diff(logits[n]!, logits['mixed']!).toFixed(4) };
+        for (const s of Object.values(sessions)) await s.release();
+        await m.dispose();
+        return { threads: ort.env.wasm.numThreads as number, images_per_s: ips, parrot };
+      },
+      { names: Object.keys(bytes), rounds, minMs },
+    )) as Record<string, unknown>;
+  } finally {
+    await site.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -118,6 +171,17 @@ async function main(): Promise<void> {
   }
   for (const p of Object.values(nets)) await p.release();
 
+  let web: Record<string, unknown>;
+  try {
+    web = await webStorages(bytes, work);
+    const ips = web['images_per_s'] as Record<Kind, Record<string, number>>;
+    for (const b of ['batch_1', 'batch_32']) console.log(`web (WASM) ${b}: ${kinds.map((k) => `${k} ${ips[k]![b]} img/s`).join('   ')}`);
+    console.log(`web parrot.jpg: ${JSON.stringify(web['parrot'])}`);
+  } catch (e) {
+    web = { error: (e as Error).message.split('\n')[0] };
+    console.log(`web: not measured (${web['error']})`);
+  }
+
   const all = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
   all.int8_storage = {
     machine: { cpu: os.cpus()[0]?.model, flags, cores: os.availableParallelism(), threads: THREADS, date: new Date().toISOString() },
@@ -127,6 +191,7 @@ async function main(): Promise<void> {
     ort_ops: fused,
     accuracy: { what: `top-1 agreement with fp32 on the ${n} views of the 8 held-out photos`, ...accuracy },
     node: speed,
+    web,
     load_rewrite_ms: { int8_storage_file: +median(rewriteMs).toFixed(1), mixed_file: +median(plainMs).toFixed(1) },
   };
   writeFileSync(resultsPath, JSON.stringify(all, null, 2) + '\n');

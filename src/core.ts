@@ -33,6 +33,8 @@ export type { QuantizeOptions, QuantizeModelOptions, QuantizeReport } from './qu
 export { CALIBRATION_METHODS, TensorStats, chooseRange, activationParams } from './quant/calibrate.js';
 export type { CalibrationMethod, ActivationType, QParams } from './quant/calibrate.js';
 export { INT8_VARIANTS, floatConvs } from './quant/variants.js';
+export { storeWeights, weightType, WEIGHT_STORAGES, EXACT_STORAGE } from './quant/storage.js';
+export type { WeightStorage } from './quant/storage.js';
 export type { Int8Variant } from './quant/variants.js';
 export { equalize } from './quant/equalize.js';
 export type { WeightGranularity } from './quant/qdq.js';

@@ -8,7 +8,8 @@ Deterministic: --check compares against the committed file without writing.
 An interpreter of our QDQ graphs written here from the ONNX operator definitions, independent of
 ONNX Runtime and of our TypeScript: the graph is read with the `onnx` package and every node
 computed in float64 (numpy; convolutions by torch.nn.functional.conv2d in float64):
-  DequantizeLinear  x = (q - zero_point) * scale          (per tensor, or per channel on `axis`)
+  DequantizeLinear  x = (q - zero_point) * scale          (per tensor, or per channel on `axis`;
+                    int8 or uint8 q: our weights are uint8 with zero point 128, or int8 with 0)
   QuantizeLinear    q = saturate(round_half_even(x / scale) + zero_point)
   Conv / Add / GlobalAveragePool / Flatten / Gemm / Softmax as ONNX defines them.
 So every integer tensor is the exact answer of the QDQ graph's real-number semantics. ONNX Runtime
@@ -119,6 +120,14 @@ def main():
     torch.set_num_threads(1)
     model = onnx.load(os.path.join(HERE, "tiny.int8.onnx"))
     onnx.checker.check_model(model, full_check=True)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    storage = {}
+    for n in model.graph.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dtype != np.int32:
+            z = inits[n.input[2]]
+            key = f"{z.dtype} zero point {sorted(set(z.ravel().tolist()))}"
+            storage[key] = storage.get(key, 0) + 1
+    print(f"weight DequantizeLinear nodes by storage: {storage}")
     (inputs, _) = load_safetensors(os.path.join(HERE, "input.safetensors"))
     ints, outs, off, total = run(model, inputs["input"])
     tensors = {f"q.{k}": v for k, v in ints.items()}

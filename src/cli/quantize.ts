@@ -44,7 +44,7 @@ function percentileFlag(v: string): number {
 
 export function quantizeCommand(): Command {
   const cmd = new Command('quantize')
-    .description('post-training int8 quantization: calibrate on real images, write an ONNX QDQ graph (int8 weights, 8-bit activations) that predict, embed, load() and the browser run')
+    .description('post-training int8 quantization: calibrate on real images, write an ONNX QDQ graph (8-bit weights and activations) that predict, embed, load() and the browser run')
     .requiredOption('--weights <name|file>', 'weights to quantize: registry name, hf:<org>/<name>, a checkpoint folder, or a .pth/.safetensors file')
     .requiredOption('--calibration <images...>', 'calibration images: files and/or folders (searched recursively); a few hundred photos like the ones the model will see')
     .requiredOption('--onnx <file>', 'the int8 ONNX file to write')

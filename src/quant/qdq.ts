@@ -132,7 +132,7 @@ export function emitQdq(g: Graph, o: EmitOptions): Graph {
     if (p) quantize(of, y, p);
     else floats.set(of.id, y);
   };
-  /** Weight and bias through DQs: int8 weights (axis 0), int32 bias at x_scale * w_scale. */
+  /** Weight and bias through DQs: 8-bit weights (axis 0, stored as storage.ts says), int32 bias at x_scale * w_scale. */
   const weightAndBias = (n: Node, name: string, xp: QParams | undefined, correction?: Float64Array): [Value, Value | undefined] => {
     const wt = g.initializers.get(n.inputs[1]!);
     if (!wt) throw new Error(`quantize: ${n.name}: its weight is not a constant`);

@@ -21,6 +21,7 @@ import type { Tensor } from '../tensor.js';
 import { activationParams, CALIBRATION_METHODS, chooseRange, TensorStats, type ActivationType, type CalibrationMethod, type QParams } from './calibrate.js';
 import { equalize } from './equalize.js';
 import { emitQdq, foldable, type WeightGranularity } from './qdq.js';
+import { EXACT_STORAGE, type WeightStorage } from './storage.js';
 
 export interface QuantizeOptions {
   /** How activation ranges are chosen from the calibration images (default 'mse': the most accurate on real photos, bench/int8.ts). */
@@ -45,6 +46,8 @@ export interface QuantizeReport {
   method: CalibrationMethod;
   percentile?: number;
   weights: WeightGranularity;
+  /** How the weight integers are stored (storage.ts): the exact storage. */
+  weightStorage: WeightStorage;
   activations: ActivationType;
   equalize: boolean;
   biasCorrection: boolean;
@@ -177,6 +180,7 @@ export async function quantizeNetwork(
     method: o.method,
     ...(o.method === 'percentile' ? { percentile: o.percentile } : {}),
     weights: o.weights,
+    weightStorage: o.activations === 'int8' ? 'int8' : EXACT_STORAGE,
     activations: o.activations,
     equalize: o.equalize,
     biasCorrection: o.biasCorrection,

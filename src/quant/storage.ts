@@ -7,20 +7,22 @@
 // neighbouring u8 x s8 products into int16 and saturates: 255 * 127 * 2 = 64,770 does not fit
 // 32,767, so a conv whose activations and weights are both large gets wrong integers (on an
 // AVX2-only AMD EPYC: 43,700 of the 162,944 integers of the parity fixture off, up to 255 steps;
-// microsoft/onnxruntime#6004, #16105, PR #24220). With uint8 weights (U8U8) MLAS widens both to
-// int16 and uses vpmaddwd: exact. AVX512-VNNI (vpdpbusd) is exact either way.
-// ONNX Runtime's depthwise QLinearConv does not go through that GEMM (its kernel multiplies in
-// int16/int32) and is exact with int8 weights (test/int8.extremes.test.ts).
+// microsoft/onnxruntime#6004, #16105, PR #24220). With uint8 weights MLAS takes its U8U8 path
+// (16-bit operands, 32-bit sums): exact (measured, at the ends of the range too). AVX512-VNNI
+// (vpdpbusd) does not saturate either way.
+// ONNX Runtime's depthwise QLinearConv does not go through that GEMM (a kernel of its own) and
+// is exact with int8 weights (test/int8.extremes.test.ts), and faster than with uint8.
 //
 //   mixed  the convs computed by MLAS's GEMM (every non-depthwise conv) and Gemm in uint8
-//          (zero point 128), the depthwise convs in int8: exact, and the fastest exact storage
-//          (bench/int8-storage.ts). What quantize writes.
-//   uint8  every weight uint8: exact, slower at batch 32 (the depthwise U8U8 path).
-//   int8   every weight int8 (what quantize wrote until 2026-12): fastest with VNNI, wrong on
-//          AVX2 without it. load() rewrites such files to `mixed`.
+//          (zero point 128), the depthwise convs in int8: exact, and the faster exact storage
+//          (bench/int8-storage.ts, AMD EPYC AVX2: 1.13-1.24x fp32 at batch 32). What quantize writes.
+//   uint8  every weight uint8: exact, slower (1.04-1.15x fp32 at batch 32).
+//   int8   every weight int8 (what quantize wrote until 2026-12-06): exact with VNNI (docs/int8.md),
+//          wrong on AVX2 without it. load() rewrites such files to `mixed`.
 //
-// With int8 activations ONNX Runtime fuses only int8 weights (its QLinearConv takes int8 x with
-// int8 w), so those graphs keep int8 weights whatever the storage.
+// Graphs with int8 activations (quantize's `activations: 'int8'`) keep int8 weights whatever the
+// storage: ONNX Runtime 1.30 fuses only part of them on x86 (tiny fixture network: 8 of 10 convs),
+// and with uint8 weights it stops fusing their Gemm too. Their exactness on AVX2 is not measured.
 
 import type { Graph, Node, Value } from '../graph/ir.js';
 import type { Tensor } from '../tensor.js';
