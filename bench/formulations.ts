@@ -1,7 +1,7 @@
 // Side-by-side timing of alternative formulations of the training step (FORMULATIONS in
 // src/graph/ops.ts, compileTrainStep's `formulation` option): each candidate is compiled beside
 // the default and the two are run alternately in the same process, so machine noise hits both.
-// Also prints how far the candidate's loss and gradients are from the default's. Not a test; a tool.
+// At level 'all', as onnxruntime-node's Trainer runs a step. Also prints how far the candidate's loss and gradients are from the default's. Not a test; a tool.
 //   npx tsc -p . && node dist/bench/formulations.js [batch] [size] [alpha] [rounds] [key,...]
 // (the last argument keeps only the candidates for those keys, e.g. depthwiseDw)
 
@@ -17,7 +17,7 @@ import { stepFeeds } from './step-feeds.js';
 const args = process.argv.slice(2);
 const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = args.slice(0, 4).map(Number);
 const only = args[4]?.split(',');
-const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }];
+const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }, { kernels: 'nchwc8' }];
 const CANDIDATES = ALL.filter(
   (c) => !only || Object.keys(c).some((k) => only.includes(k)),
 );
@@ -29,7 +29,7 @@ const input = Float32Array.from({ length: batch * 3 * size * size }, () => rng.n
 
 async function build(formulation: Partial<Formulation>) {
   const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: makeOptimizer({ name: 'sgd', momentum: 0.9 }), outputGradients: true, formulation });
-  const s = await ort.InferenceSession.create(step.onnx, { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'extended', enableMemPattern: false });
+  const s = await ort.InferenceSession.create(step.onnx, { executionProviders: ['cpu'], intraOpNumThreads: os.availableParallelism(), graphOptimizationLevel: 'all', enableMemPattern: false });
   const feeds = stepFeeds(step, sd, input, batch, size);
   return { s, feeds, nodes: step.graph.nodes.length };
 }

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const overheadMs = median(carried) - median(bareRuns);
   console.log(`Trainer.train ${median(carried).toFixed(0)} ms vs the bare graph run ${median(bareRuns).toFixed(0)} ms: carrying state costs ${overheadMs.toFixed(0)} ms`);
   // the inference forward of the same batch, timed alternately with the step so noise hits both;
-  // and the step with the stem and blocks 0-13 frozen (--freeze features.0-13)
+  // and the step with the stem and blocks 0-13 frozen (--freeze features.0-13), at the default level and at 'extended'
   const infer = new Predictor(new MobileNetV2({ alpha: ALPHA }).eval(), nodeBackend, { threads: THREADS });
   await infer.run(x);
   const partialModel = new MobileNetV2({ alpha: ALPHA }).train();
@@ -106,9 +106,13 @@ async function main(): Promise<void> {
   }
   const partial = new Trainer(partialModel, nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS });
   await partial.train(x, labels, 0.01, rng);
+  // the same partial step at level 'extended' (before: no NCHWc pass, so the frozen convs ran on the plain Conv kernels)
+  const partialExt = new Trainer(partialModel, nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS, graphOptimizationLevel: 'extended' });
+  await partialExt.train(x, labels, 0.01, rng);
   const steps: number[] = [];
   const fw: number[] = [];
   const partialSteps: number[] = [];
+  const partialExtSteps: number[] = [];
   for (let i = 0; i < STEPS; i++) {
     t0 = performance.now();
     await trainer.train(x, labels, 0.01, rng);
@@ -120,9 +124,13 @@ async function main(): Promise<void> {
     t0 = performance.now();
     await partial.train(x, labels, 0.01, rng);
     partialSteps.push(performance.now() - t0);
+    t0 = performance.now();
+    await partialExt.train(x, labels, 0.01, rng);
+    partialExtSteps.push(performance.now() - t0);
   }
   await infer.release();
   await partial.release();
+  await partialExt.release();
   // with real JPEG decoding (sharp + Pillow-exact crop/resize, ahead of the step): how long does the step wait?
   let e2e: Record<string, number> | undefined;
   const photos = new URL('../../../shared/fixtures/images', import.meta.url).pathname;
@@ -162,6 +170,7 @@ async function main(): Promise<void> {
   const step = median(steps);
   const forward = median(fw);
   const partialStep = median(partialSteps);
+  const partialExtStep = median(partialExtSteps);
   const arenaOff = await variant('arena-off');
   const arenaOn = await variant('default');
   console.log(`the step in a process of its own: ${arenaOn.step_ms} ms, peak RSS ${arenaOn.peak_rss_mb} MB; without ORT's CPU arena: ${arenaOff.step_ms} ms, peak RSS ${arenaOff.peak_rss_mb} MB`);
@@ -177,12 +186,12 @@ async function main(): Promise<void> {
     peak_rss_mb: Math.round(trainOnlyRss / 2 ** 20),
     peak_rss_mb_with_other_sessions: Math.round(trainRss / 2 ** 20),
     ...(e2e ? { with_jpeg_decoding: e2e } : {}),
-    partial_freeze_features_0_13: { step_ms: +partialStep.toFixed(1), step_over_inference_ratio: +(partialStep / forward).toFixed(2), train_images_per_s: +((BATCH * 1000) / partialStep).toFixed(2) },
+    partial_freeze_features_0_13: { step_ms: +partialStep.toFixed(1), step_over_inference_ratio: +(partialStep / forward).toFixed(2), train_images_per_s: +((BATCH * 1000) / partialStep).toFixed(2), at_level_extended: { step_ms: +partialExtStep.toFixed(1), step_over_inference_ratio: +(partialExtStep / forward).toFixed(2) } },
     own_process: { arena_on: arenaOn, arena_off: arenaOff },
   };
   console.log(`training step  ${result.step_ms} ms  (${result.train_images_per_s} images/s at batch ${BATCH}, ${SIZE}x${SIZE}, alpha ${ALPHA}, ${THREADS} threads)`);
   console.log(`inference fwd  ${result.inference_forward_ms} ms  -> step / inference = ${result.step_over_inference_ratio}`);
-  console.log(`--freeze features.0-13: step ${result.partial_freeze_features_0_13.step_ms} ms -> step / inference = ${result.partial_freeze_features_0_13.step_over_inference_ratio}`);
+  console.log(`--freeze features.0-13: step ${result.partial_freeze_features_0_13.step_ms} ms -> step / inference = ${result.partial_freeze_features_0_13.step_over_inference_ratio} (at level 'extended', without the NCHWc pass: ${partialExtStep.toFixed(0)} ms, ratio ${(partialExtStep / forward).toFixed(2)})`);
   console.log(`first step (compile + warm-up) ${result.first_step_ms} ms; peak RSS training alone ${result.peak_rss_mb} MB (${result.peak_rss_mb_with_other_sessions} MB with the bare-graph session, the inference session and the JPEG loader alive too)`);
   const all = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
   all['train'] = result;

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { nodeBackend } from '../src/platform/node/ort.js';
+import { nchwcBlockSize, nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
 import { makeOptimizer, type OptimizerSpec } from '../src/train/optim.js';
 import { compileTrainStep } from '../src/train/compile.js';
@@ -354,4 +354,36 @@ test('--freeze features.0-13: the frozen prefix is folded into constant convs (N
   }
   assert.equal(n, 156, 'every BN buffer compared (the frozen ones unchanged)');
   console.log(`# freeze features.0-${K}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error vs PyTorch ${worst.toExponential(2)}, vs the unfrozen formulation ${worstRef.toExponential(2)}; torch f32: ${metadata['torch_f32_max_rel']}`);
+});
+
+// The forward convs on ONNX Runtime's NCHWc kernels (com.microsoft.nchwc Conv between ReorderInput
+// and ReorderOutput, the weights reordered into ORT's blocked layout in the graph: passes.ts
+// nchwcConvs; an option: slower side by side at batch 32 on this machine, docs/training.md), and the
+// plain ONNX Conv (the default): both against PyTorch's step 0.
+test('kernels \'onnx\' and the NCHWc forward (this CPU\'s block): loss and every gradient equal PyTorch\'s', async () => {
+  const { tensors: want, metadata } = read('step0');
+  const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
+  const block = await nchwcBlockSize();
+  if (process.arch === 'x64' && readFileSync('/proc/cpuinfo', 'utf8').includes(' avx2')) assert.ok(block === 8 || block === 16, `NCHWc block ${block} on an AVX2 CPU`);
+  const kinds: ('onnx' | 'nchwc8' | 'nchwc16')[] = ['onnx', ...(block === 16 ? ['nchwc16' as const] : block === 8 ? ['nchwc8' as const] : [])];
+  const worst: string[] = [];
+  for (const kernels of kinds) {
+    const m = model();
+    const compiled = compileTrainStep(m, { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }), formulation: { kernels } });
+    const n = compiled.graph.nodes.filter((v) => v.op === 'NchwcConv').length;
+    assert.ok(kernels === 'onnx' ? n === 0 : n > 0, `${kernels}: ${n} NCHWc convs`);
+    const tr = new Trainer(m, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, formulation: { kernels } });
+    const r = await tr.train(x, labels, 0.1, mask(0));
+    await tr.release();
+    assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `${kernels}: loss ${r.loss}`);
+    let w = 0;
+    for (const [k, g] of r.grads!) {
+      if (zero.has(k)) continue;
+      const e = relErr(g, want.get(`grad.${k}`)!);
+      w = Math.max(w, e);
+      assert.ok(e <= TOL, `${kernels}: grad.${k}: error ${e}`);
+    }
+    worst.push(`${kernels} ${w.toExponential(2)}`);
+  }
+  console.log(`# worst gradient error vs PyTorch: ${worst.join(', ')}`);
 });

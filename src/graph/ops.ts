@@ -34,6 +34,8 @@ export interface OpDef {
   lower?(g: Graph, inputs: readonly (Value | undefined)[], attrs: Attrs, f: Formulation): Value[];
   /** Emitted only inside gradient rules and lowerings, never by a model's forward: it needs no gradient. */
   internal?: true;
+  /** An operator of another ONNX domain (ONNX Runtime's contrib ops): its domain, and its name there. */
+  domain?: { name: string; version: number; op: string };
 }
 
 /**
@@ -47,16 +49,21 @@ export interface OpDef {
  *   depthwiseDw 'slices' builds the im2col by k*k strided Slices of the padded input instead of a
  *               one-hot grouped Conv with channel multiplier k*k, which onnxruntime-web's WebGPU
  *               providers compute wrong (../shared/notes/browser.md): the browser asks for it there.
+ *   kernels     'nchwc8' / 'nchwc16' put the trainable forward convs on ONNX Runtime's CPU NCHWc
+ *               kernels (com.microsoft.nchwc, block 8 on AVX2, 16 on AVX-512; passes.ts nchwcConvs):
+ *               onnxruntime-node's CPU only (onnxruntime-web has no such domain); x1.2-1.6 slower
+ *               side by side at batch 32 on a loaded 2-core AVX2 machine, so not the default.
  */
 export const FORMULATIONS = {
   bnVariance: ['mul', 'sumsquare'],
   clipMask: ['compare', 'sign'],
   depthwiseDw: ['conv', 'slices'],
+  kernels: ['onnx', 'nchwc8', 'nchwc16'],
 } as const;
 
 export type Formulation = { -readonly [K in keyof typeof FORMULATIONS]: (typeof FORMULATIONS)[K][number] };
 
-export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv' });
+export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', kernels: 'onnx' });
 
 /** The defaults overridden by `partial`; a wrong key or value is named with the valid ones. */
 export function resolveFormulation(partial: Partial<Formulation> | undefined, where = 'formulation'): Formulation {
@@ -434,6 +441,29 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Identity: { attrs: {}, infer: same('Identity'), grad: (_g, _n, [dy]) => [dy] },
+  // ONNX Runtime's NCHWc ops (com.microsoft.nchwc, CPU): a blocked tensor keeps its logical NCHW
+  // shape with C rounded up to the block; NchwcConv's weight is in ORT's blocked filter layout.
+  NchwcConv: {
+    internal: true,
+    domain: { name: 'com.microsoft.nchwc', version: 1, op: 'Conv' },
+    attrs: { kernel_shape: 'ints', strides: 'ints', pads: 'ints', dilations: 'ints', group: 'int' },
+    infer: (inputs, a, g) => OPS.Conv!.infer(inputs, a, g),
+  },
+  ReorderInput: {
+    internal: true,
+    domain: { name: 'com.microsoft.nchwc', version: 1, op: 'ReorderInput' },
+    attrs: {},
+    infer: same('ReorderInput'),
+  },
+  ReorderOutput: {
+    internal: true,
+    domain: { name: 'com.microsoft.nchwc', version: 1, op: 'ReorderOutput' },
+    attrs: { channels: 'int' },
+    infer(inputs, a) {
+      const x = req(inputs, 0, 'ReorderOutput'); // (N, Cblocked, H, W) -> (N, channels, H, W)
+      return [{ dtype: x.dtype, shape: [x.shape[0]!, int(a, 'channels', 0), ...x.shape.slice(2)] }];
+    },
+  },
   Softmax: { attrs: { axis: 'int' }, infer: same('Softmax') },
   Sqrt: { attrs: {}, infer: same('Sqrt'), internal: true },
   Sign: { attrs: {}, infer: same('Sign'), internal: true },

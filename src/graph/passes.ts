@@ -2,7 +2,7 @@
 
 import { float32, type Tensor } from '../tensor.js';
 import type { Graph, Node, Value } from './ir.js';
-import { DEFAULT_FORMULATION, OPS, type Formulation } from './ops.js';
+import { DEFAULT_FORMULATION, OPS, i64, type Formulation } from './ops.js';
 
 /**
  * Fold each inference BatchNormalization into the Conv that feeds it (when the conv output has
@@ -119,4 +119,57 @@ export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FOR
       g.outputs[i] = r;
     }
   });
+}
+
+/**
+ * Put each trainable forward conv (its weight a graph input; no bias; group 1 or depthwise; channels
+ * a multiple of `block`) on ONNX Runtime's NCHWc kernels, as ORT's own layout pass does for constant
+ * weights in inference: x -> ReorderInput -> com.microsoft.nchwc Conv -> ReorderOutput -> y, the
+ * weight reordered into ORT's blocked filter layout inside the graph every step (a Reshape, a
+ * Transpose and a Reshape). Everything else (the backward, which reads x, W and y in NCHW) is
+ * unchanged. Returns how many convs moved.
+ */
+export function nchwcConvs(g: Graph, block: number): number {
+  const inputs = new Set(g.inputs.map((v) => v.id));
+  const out: Node[] = [];
+  const rename = new Map<number, Value>();
+  let moved = 0;
+  for (const n of g.nodes) {
+    const ins = n.inputs.map((v) => (v && rename.get(v.id)) ?? v);
+    const [x, w, b] = ins;
+    const ws = w?.shape as number[] | undefined;
+    const group = (n.attrs.group as number | undefined) ?? 1;
+    const ok =
+      n.op === 'Conv' && x && w && !b && inputs.has(w.id) && ws!.length === 4 && (x.shape[1] as number) % block === 0 &&
+      ws![0]! % block === 0 && (group === 1 || (group === ws![0] && ws![1] === 1 && group === x.shape[1]));
+    if (!ok) {
+      out.push(ins.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs: ins } : n);
+      continue;
+    }
+    const [co, ci, kh, kw] = ws as [number, number, number, number];
+    const start = g.nodes.length;
+    const y = g.at(n.outputs[0]!.name, () => {
+      const r = (v: Value, shape: number[]) => g.op1('Reshape', [v, i64(g, shape, 'shape')]);
+      // (Co, Ci, kh, kw) -> ORT's OIHWBiBo (group 1) or OIHWBo (depthwise), in the same logical shape
+      const wb =
+        group === 1
+          ? r(g.op1('Transpose', [r(w, [co / block, block, ci / block, block, kh, kw])], { perm: [0, 2, 4, 5, 3, 1] }), [co, ci, kh, kw])
+          : r(g.op1('Transpose', [r(w, [co / block, block, kh, kw])], { perm: [0, 2, 3, 1] }), [co, 1, kh, kw]);
+      const xb = g.op1('ReorderInput', [x]);
+      const yb = g.op1('NchwcConv', [xb, wb], n.attrs);
+      return g.op1('ReorderOutput', [yb], { channels: co });
+    });
+    out.push(...g.nodes.splice(start));
+    rename.set(n.outputs[0]!.id, y);
+    moved++;
+  }
+  g.nodes = out;
+  g.outputs.forEach((v, i) => {
+    const r = rename.get(v.id);
+    if (r) {
+      r.name = v.name;
+      g.outputs[i] = r;
+    }
+  });
+  return moved;
 }

@@ -43,9 +43,10 @@ export interface Backend {
   createSession(model: Uint8Array, opts?: SessionOptions): Promise<Session>;
   /**
    * The training-graph formulations this runtime needs on a device, where the default is wrong
-   * there (onnxruntime-web's WebGPU providers compute the im2col depthwise dW wrong: 'slices').
+   * there (onnxruntime-web's WebGPU providers compute the im2col depthwise dW wrong: 'slices'), or
+   * where another is faster; it may be asked of the runtime (a promise).
    */
-  formulation?(device: Device): Partial<Formulation>;
+  formulation?(device: Device): Partial<Formulation> | Promise<Partial<Formulation>>;
   /**
    * The graph optimization level for a training step on a device, where 'extended' (the default)
    * is not the best: onnxruntime-node's CPU at 'all' runs frozen, constant convs on its NCHWc

@@ -56,6 +56,16 @@ function attribute(op: string, name: string, value: AttrValue): onnxProto.onnx.I
   }
 }
 
+/** The other domains the graph's operators come from (ONNX Runtime's contrib ops), with their versions. */
+function domains(g: Graph): { domain: string; version: number }[] {
+  const m = new Map<string, number>();
+  for (const n of g.nodes) {
+    const d = OPS[n.op]!.domain;
+    if (d) m.set(d.name, d.version);
+  }
+  return [...m].map(([domain, version]) => ({ domain, version }));
+}
+
 export interface ExportOptions {
   graphName?: string;
   docString?: string;
@@ -72,7 +82,8 @@ export function toOnnx(g: Graph, opts: ExportOptions = {}): Uint8Array {
     initializer: initializers,
     node: g.nodes.map((n) => ({
       name: n.name,
-      opType: n.op,
+      opType: OPS[n.op]!.domain?.op ?? n.op,
+      ...(OPS[n.op]!.domain ? { domain: OPS[n.op]!.domain!.name } : {}),
       input: n.inputs.map((v) => (v === undefined ? '' : v.name)),
       output: n.outputs.map((v) => v.name),
       attribute: Object.entries(n.attrs).map(([k, v]) => attribute(n.op, k, v)),
@@ -83,7 +94,7 @@ export function toOnnx(g: Graph, opts: ExportOptions = {}): Uint8Array {
     producerName: 'mobilenetv2',
     producerVersion: '0.1.0',
     docString: opts.docString ?? '',
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [{ domain: '', version: OPSET }, ...domains(g)],
     metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph,
   });

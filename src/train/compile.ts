@@ -14,7 +14,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Value } from '../graph/ir.js';
 import { resolveFormulation, type Formulation } from '../graph/ops.js';
-import { foldBatchNorm, lowerComposites } from '../graph/passes.js';
+import { foldBatchNorm, lowerComposites, nchwcConvs } from '../graph/passes.js';
 import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import { inputHW } from '../infer/graph.js';
@@ -141,6 +141,7 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   if (spec.outputGradients) for (const { key, value } of params) g.output(g.op1('Identity', [grads.get(value)!]), `grad.${key}`);
 
   lowerComposites(g, formulation);
+  if (formulation.kernels !== 'onnx') nchwcConvs(g, formulation.kernels === 'nchwc16' ? 16 : 8);
   g.prune();
   return { graph: g, onnx: toOnnx(g), state, dropout, scalars: spec.optimizer.scalars, trainBN: running.map((r) => r.key) };
 }

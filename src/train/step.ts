@@ -48,7 +48,7 @@ export class Trainer {
   readonly optState = new Map<string, Tensor>();
   /** Optimizer steps taken (Adam's bias correction counts from 1). */
   step = 0;
-  private readonly compiled = new Map<number, { step: CompiledStep; session: Promise<Session> }>();
+  private readonly compiled = new Map<number, Promise<{ step: CompiledStep; session: Session }>>();
 
   constructor(
     readonly model: Module,
@@ -59,33 +59,37 @@ export class Trainer {
   }
 
   /** The compiled step for a batch size (compiled on first use; a smaller last batch gets its own). */
-  private get(batch: number) {
+  private get(batch: number): Promise<{ step: CompiledStep; session: Session }> {
     let c = this.compiled.get(batch);
     if (!c) {
-      const device = this.opts.device ?? 'cpu';
-      const step = compileTrainStep(this.model, {
-        batch,
-        inputSize: this.opts.inputSize,
-        numClasses: this.opts.numClasses,
-        optimizer: this.optimizer,
-        outputGradients: this.opts.outputGradients,
-        // what the runtime needs on this device (WebGPU: 'slices'), then what the caller asked for
-        formulation: { ...this.backend.formulation?.(device), ...this.opts.formulation },
-      });
-      // the runtime's level for training on this device ('extended' unless it says otherwise: docs/training.md)
-      const level = this.opts.graphOptimizationLevel ?? this.backend.trainOptimizationLevel?.(device) ?? 'extended';
-      const session = this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: level, memPattern: this.opts.memPattern ?? false });
-      c = { step, session };
+      c = this.compile(batch);
       this.compiled.set(batch, c);
     }
     return c;
   }
 
+  private async compile(batch: number): Promise<{ step: CompiledStep; session: Session }> {
+    const device = this.opts.device ?? 'cpu';
+    const step = compileTrainStep(this.model, {
+      batch,
+      inputSize: this.opts.inputSize,
+      numClasses: this.opts.numClasses,
+      optimizer: this.optimizer,
+      outputGradients: this.opts.outputGradients,
+      // what the runtime needs or runs fastest on this device (WebGPU: 'slices'; onnxruntime-node's
+      // CPU: its NCHWc kernels), then what the caller asked for
+      formulation: { ...(await this.backend.formulation?.(device)), ...this.opts.formulation },
+    });
+    // the runtime's level for training on this device ('extended' unless it says otherwise: docs/training.md)
+    const level = this.opts.graphOptimizationLevel ?? this.backend.trainOptimizationLevel?.(device) ?? 'extended';
+    const session = await this.backend.createSession(step.onnx, { ...this.opts, graphOptimizationLevel: level, memPattern: this.opts.memPattern ?? false });
+    return { step, session };
+  }
+
   /** One optimizer step on a batch; `dropout` gives the dropout masks (a generator draws fresh ones). */
   async train(x: Tensor, labels: ArrayLike<number>, lr: number, dropout: DropoutSource): Promise<StepResult> {
     const batch = x.shape[0]!;
-    const { step, session } = this.get(batch);
-    const s = await session;
+    const { step, session: s } = await this.get(batch);
     const sd = this.model.stateDict();
     const feeds: Record<string, Tensor> = { input: x, target: targets(labels, this.opts.numClasses, this.opts.labelSmoothing ?? 0) };
     for (const st of step.state) {
@@ -130,7 +134,7 @@ export class Trainer {
   }
 
   async release(): Promise<void> {
-    for (const c of this.compiled.values()) await (await c.session).release();
+    for (const c of this.compiled.values()) await (await c).session.release();
     this.compiled.clear();
   }
 }

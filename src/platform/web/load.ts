@@ -32,6 +32,7 @@ export function withWasmFallback(inner: Backend, note: (m: string) => void = (m)
     name: inner.name,
     devices: inner.devices,
     formulation: inner.formulation?.bind(inner),
+    trainOptimizationLevel: inner.trainOptimizationLevel?.bind(inner),
     async createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
       if (opts.device === 'webgpu') {
         try {
