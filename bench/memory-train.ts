@@ -52,7 +52,7 @@ const bwd = atPeak.filter(backward);
 const sum = (vs: Value[]) => vs.reduce((a, v) => a + bytes(v), 0);
 console.log(`batch ${batch}, ${size}x${size}, alpha ${alpha}${freeze >= 0 ? `, features.0-${freeze} frozen` : ''}: ${g.nodes.length} nodes`);
 console.log(`graph inputs ${MB(inputs)} MB (batch, parameters, optimizer state, running stats), constants ${MB(consts)} MB`);
-console.log(`peak of intermediates ${MB(peak)} MB at ${peakNode}: ${atPeak.length} tensors, forward ones kept for the backward ${MB(sum(fwd))} MB, backward temporaries ${MB(sum(bwd))} MB`);
+console.log(`peak of intermediates ${MB(peak)} MB at ${peakNode}: ${atPeak.length} tensors, forward tensors (kept for the backward, or not yet read) ${MB(sum(fwd))} MB, backward temporaries ${MB(sum(bwd))} MB`);
 const byOp = new Map<string, number>();
 for (const v of fwd) byOp.set(v.producer?.op ?? 'input', (byOp.get(v.producer?.op ?? 'input') ?? 0) + bytes(v));
 console.log(`forward tensors alive at the peak by producing operator: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([k, b]) => `${k} ${MB(b)} MB`).join(', ')}`);

@@ -207,11 +207,13 @@ test('BAD CALL - compileTrainStep with an unknown formulation key or value names
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwiseDw: 'im2col' as 'conv' } }), (e: Error) =>
     e instanceof RangeError && e.message === `compileTrainStep: formulation.depthwiseDw: unsupported value "im2col". Should be one of: 'conv', 'slices'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwise: 'slices' } as never }), (e: Error) =>
-    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw');
+    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, kernels');
+  assert.throws(() => compileTrainStep(m, { ...spec, formulation: { kernels: 'nchwc4' as 'onnx' } }), (e: Error) =>
+    e instanceof RangeError && e.message === `compileTrainStep: formulation.kernels: unsupported value "nchwc4". Should be one of: 'onnx', 'nchwc8', 'nchwc16'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: 'slices' as never }), (e: Error) => e instanceof TypeError && /^compileTrainStep: formulation must be an object, got string$/.test(e.message));
   // the defaults, spelt out or not, are the same graph
   const bytes = (f?: object) => Buffer.from(compileTrainStep(m, { ...spec, formulation: f }).onnx).toString('base64');
-  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare' }), bytes());
+  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', kernels: 'onnx' }), bytes());
   assert.notEqual(bytes({ depthwiseDw: 'slices' }), bytes());
 });
 
