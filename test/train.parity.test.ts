@@ -44,6 +44,19 @@ function model(frozenBackbone = false): MobileNetV2 {
 
 
 
+/** The BatchNorm buffers after the step (`after.<key>` of the fixture) vs ours: counters exact, the rest within TOL; how many were compared. */
+function compareBuffers(want: Map<string, Tensor>, sd: StateDict): number {
+  let n = 0;
+  for (const [k, t] of want) {
+    if (!k.startsWith('after.')) continue;
+    const ours = sd.get(k.slice(6))!;
+    if (t.dtype === 'int64') assert.deepEqual(ours.data, t.data, k);
+    else assert.ok(relErr(ours, t) <= TOL, `${k}: error ${relErr(ours, t)}`);
+    n++;
+  }
+  return n;
+}
+
 function delta(a: Tensor, b: Tensor): Tensor {
   return { dtype: 'float32', shape: a.shape, data: Float32Array.from(a.data as Float32Array, (v, i) => v - (b.data[i] as number)) };
 }
@@ -74,16 +87,7 @@ for (const ls of [0, 0.1]) {
       assert.ok(e <= TOL, `grad.${key}: error ${e}`);
     }
     assert.equal(r.grads!.size, m.namedParameters().length, 'a gradient for every parameter');
-    const sd = m.stateDict();
-    let n = 0;
-    for (const [k, t] of want) {
-      if (!k.startsWith('after.')) continue;
-      const ours = sd.get(k.slice(6))!;
-      if (t.dtype === 'int64') assert.deepEqual(ours.data, t.data, k);
-      else assert.ok(relErr(ours, t) <= TOL, `${k}: error ${relErr(ours, t)}`);
-      n++;
-    }
-    assert.equal(n, 156, 'every BN buffer compared');
+    assert.equal(compareBuffers(want, m.stateDict()), 156, 'every BN buffer compared');
     console.log(`# label smoothing ${ls}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error ${worst.toExponential(2)}`);
   });
 }
@@ -345,16 +349,7 @@ test('--freeze features.0-13: the frozen prefix is folded into constant convs (N
     worstRef = Math.max(worstRef, e2);
     assert.ok(e2 <= TOL, `grad.${k} vs the unfrozen formulation: error ${e2}`);
   }
-  const sd = frozen.stateDict();
-  let n = 0;
-  for (const [k, t] of want) {
-    if (!k.startsWith('after.')) continue;
-    const ours = sd.get(k.slice(6))!;
-    if (t.dtype === 'int64') assert.deepEqual(ours.data, t.data, k);
-    else assert.ok(relErr(ours, t) <= TOL, `${k}: error ${relErr(ours, t)}`);
-    n++;
-  }
-  assert.equal(n, 156, 'every BN buffer compared (the frozen ones unchanged)');
+  assert.equal(compareBuffers(want, frozen.stateDict()), 156, 'every BN buffer compared (the frozen ones unchanged)');
   console.log(`# freeze features.0-${K}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error vs PyTorch ${worst.toExponential(2)}, vs the unfrozen formulation ${worstRef.toExponential(2)}; torch f32: ${metadata['torch_f32_max_rel']}`);
 });
 

@@ -96,22 +96,36 @@ export function mergeDuplicates(g: Graph): number {
  * be exported.
  */
 export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FORMULATION): void {
+  replaceNodes(g, (n, inputs) => {
+    const lower = OPS[n.op]!.lower;
+    return lower && (() => lower(g, inputs, n.attrs, f));
+  });
+}
+
+/**
+ * Rebuilds g.nodes in order: a node for which `replace` gives a builder is swapped for the nodes
+ * that builder appends (under the node's first output's name), its outputs read from the values
+ * it returns; every other node stays, reading the replaced values. Graph outputs that were
+ * replaced keep their names. Returns how many nodes were replaced.
+ */
+function replaceNodes(g: Graph, replace: (n: Node, inputs: (Value | undefined)[]) => (() => Value[]) | undefined): number {
   const out: Node[] = [];
   const rename = new Map<number, Value>();
+  let replaced = 0;
   for (const n of g.nodes) {
     const inputs = n.inputs.map((v) => (v && rename.get(v.id)) ?? v);
-    const lower = OPS[n.op]!.lower;
-    if (!lower) {
+    const build = replace(n, inputs);
+    if (!build) {
       out.push(inputs.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs } : n);
       continue;
     }
     const start = g.nodes.length;
-    const results = g.at(n.outputs[0]!.name, () => lower(g, inputs, n.attrs, f));
-    out.push(...g.nodes.splice(start)); // the nodes lower() appended
+    const results = g.at(n.outputs[0]!.name, build);
+    out.push(...g.nodes.splice(start)); // the nodes the builder appended
     n.outputs.forEach((o, i) => rename.set(o.id, results[i]!));
+    replaced++;
   }
   g.nodes = out;
-  // graph outputs that were composite outputs now come from the lowered nodes
   g.outputs.forEach((v, i) => {
     const r = rename.get(v.id);
     if (r) {
@@ -119,6 +133,7 @@ export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FOR
       g.outputs[i] = r;
     }
   });
+  return replaced;
 }
 
 /**
@@ -131,24 +146,16 @@ export function lowerComposites(g: Graph, f: Readonly<Formulation> = DEFAULT_FOR
  */
 export function nchwcConvs(g: Graph, block: number): number {
   const inputs = new Set(g.inputs.map((v) => v.id));
-  const out: Node[] = [];
-  const rename = new Map<number, Value>();
-  let moved = 0;
-  for (const n of g.nodes) {
-    const ins = n.inputs.map((v) => (v && rename.get(v.id)) ?? v);
+  return replaceNodes(g, (n, ins) => {
     const [x, w, b] = ins;
     const ws = w?.shape as number[] | undefined;
     const group = (n.attrs.group as number | undefined) ?? 1;
     const ok =
       n.op === 'Conv' && x && w && !b && inputs.has(w.id) && ws!.length === 4 && (x.shape[1] as number) % block === 0 &&
       ws![0]! % block === 0 && (group === 1 || (group === ws![0] && ws![1] === 1 && group === x.shape[1]));
-    if (!ok) {
-      out.push(ins.some((v, i) => v !== n.inputs[i]) ? { ...n, inputs: ins } : n);
-      continue;
-    }
+    if (!ok) return undefined;
     const [co, ci, kh, kw] = ws as [number, number, number, number];
-    const start = g.nodes.length;
-    const y = g.at(n.outputs[0]!.name, () => {
+    return () => {
       const r = (v: Value, shape: number[]) => g.op1('Reshape', [v, i64(g, shape, 'shape')]);
       // (Co, Ci, kh, kw) -> ORT's OIHWBiBo (group 1) or OIHWBo (depthwise), in the same logical shape
       const wb =
@@ -157,19 +164,7 @@ export function nchwcConvs(g: Graph, block: number): number {
           : r(g.op1('Transpose', [r(w, [co / block, block, kh, kw])], { perm: [0, 2, 3, 1] }), [co, 1, kh, kw]);
       const xb = g.op1('ReorderInput', [x]);
       const yb = g.op1('NchwcConv', [xb, wb], n.attrs);
-      return g.op1('ReorderOutput', [yb], { channels: co });
-    });
-    out.push(...g.nodes.splice(start));
-    rename.set(n.outputs[0]!.id, y);
-    moved++;
-  }
-  g.nodes = out;
-  g.outputs.forEach((v, i) => {
-    const r = rename.get(v.id);
-    if (r) {
-      r.name = v.name;
-      g.outputs[i] = r;
-    }
+      return [g.op1('ReorderOutput', [yb], { channels: co })];
+    };
   });
-  return moved;
 }
