@@ -3,28 +3,35 @@
 // intermediate allocated when its node runs and freed after its last reader. Inputs (batch,
 // parameters, optimizer state) are counted apart. A model of the memory plan, not a measurement:
 // ORT's arena rounds and keeps chunks (bench:train's peak RSS is the measurement).
-//   npx tsc -p . && node dist/bench/memory-train.js [batch] [size] [alpha] [freezeK]
+//   npx tsc -p . && node dist/bench/memory-train.js [batch] [size] [alpha] [freezeK] [formulation JSON]
 
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
 import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import type { Value } from '../src/graph/ir.js';
+import type { Formulation } from '../src/graph/ops.js';
 
-const [batch = 32, size = 224, alpha = 1.0, freeze = -1] = process.argv.slice(2).map(Number);
+const [batch = 32, size = 224, alpha = 1.0, freeze = -1] = process.argv.slice(2, 6).map(Number);
+const formulation = process.argv[6] ? (JSON.parse(process.argv[6]) as Partial<Formulation>) : undefined;
 const model = new MobileNetV2({ alpha }).train();
 for (let i = 0; i <= freeze; i++) {
   const m = model.features.children.get(String(i))!;
   m.eval();
   for (const [, p] of m.namedParameters()) p.requiresGrad = false;
 }
-const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: makeOptimizer({ name: 'sgd', momentum: 0.9 }) });
+const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: makeOptimizer({ name: 'sgd', momentum: 0.9 }), formulation });
 const g = step.graph;
 const bytes = (v: Value) => (v.shape as number[]).reduce((a, b) => a * b, 1) * (v.dtype === 'int64' ? 8 : v.dtype === 'bool' ? 1 : 4);
 const MB = (b: number) => (b / 2 ** 20).toFixed(0);
 
+// Reshape's output is its input's buffer (ONNX Runtime's CPU Reshape aliases it): one tensor, alive
+// until the last reader of either
+const root = new Map<number, Value>();
+const rootOf = (v: Value): Value => root.get(v.id) ?? v;
+for (const n of g.nodes) if (n.op === 'Reshape' && n.inputs[0]) root.set(n.outputs[0]!.id, rootOf(n.inputs[0]));
 const last = new Map<number, number>();
-g.nodes.forEach((n, i) => n.inputs.forEach((v) => v && last.set(v.id, i)));
-for (const v of g.outputs) last.set(v.id, g.nodes.length);
+g.nodes.forEach((n, i) => n.inputs.forEach((v) => v && last.set(rootOf(v).id, i)));
+for (const v of g.outputs) last.set(rootOf(v).id, g.nodes.length);
 const live = new Map<number, Value>();
 let cur = 0;
 let peak = 0;
@@ -32,11 +39,13 @@ let atPeak: Value[] = [];
 let peakNode = '';
 g.nodes.forEach((n, i) => {
   for (const o of n.outputs) {
+    if (root.has(o.id)) continue;
     live.set(o.id, o);
     cur += bytes(o);
   }
   if (cur > peak) [peak, atPeak, peakNode] = [cur, [...live.values()], n.name];
-  for (const v of [...n.inputs, ...n.outputs]) {
+  for (const u of [...n.inputs, ...n.outputs]) {
+    const v = u && rootOf(u);
     if (v && live.has(v.id) && (last.get(v.id) ?? i) <= i) {
       live.delete(v.id);
       cur -= bytes(v);
@@ -50,7 +59,7 @@ const backward = (v: Value) => /(^|\/|\.)grad|^update\./.test(v.producer?.name ?
 const fwd = atPeak.filter((v) => !backward(v));
 const bwd = atPeak.filter(backward);
 const sum = (vs: Value[]) => vs.reduce((a, v) => a + bytes(v), 0);
-console.log(`batch ${batch}, ${size}x${size}, alpha ${alpha}${freeze >= 0 ? `, features.0-${freeze} frozen` : ''}: ${g.nodes.length} nodes`);
+console.log(`batch ${batch}, ${size}x${size}, alpha ${alpha}${freeze >= 0 ? `, features.0-${freeze} frozen` : ''}${formulation ? `, formulation ${JSON.stringify(formulation)}` : ''}: ${g.nodes.length} nodes`);
 console.log(`graph inputs ${MB(inputs)} MB (batch, parameters, optimizer state, running stats), constants ${MB(consts)} MB`);
 console.log(`peak of intermediates ${MB(peak)} MB at ${peakNode}: ${atPeak.length} tensors, forward tensors (kept for the backward, or not yet read) ${MB(sum(fwd))} MB, backward temporaries ${MB(sum(bwd))} MB`);
 const byOp = new Map<string, number>();

@@ -1,6 +1,7 @@
 // Where a training step's time goes: ONNX Runtime's profiler over the compiled step graph,
 // aggregated by operator and by phase (forward / backward / update). Not a test; a tool.
 //   npx tsc -p . && node dist/bench/profile-train.js [batch] [size] [alpha]
+//   (ORT_LEVEL=all|extended, FORMULATION='{"recompute":"convs"}', RUNS=3, TOP=25)
 
 import os from 'node:os';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -11,12 +12,14 @@ import { compileTrainStep } from '../src/train/compile.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import { Generator } from '../src/random.js';
 import { stepFeeds } from './step-feeds.js';
+import type { Formulation } from '../src/graph/ops.js';
 
 const [batch = 32, size = 224, alpha = 1.0] = process.argv.slice(2).map(Number);
 const level = (process.env['ORT_LEVEL'] ?? 'extended') as 'extended' | 'all';
 const model = new MobileNetV2({ alpha }).train();
 const opt = makeOptimizer({ name: 'sgd', momentum: 0.9 });
-const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: opt });
+const formulation = process.env['FORMULATION'] ? (JSON.parse(process.env['FORMULATION']) as Partial<Formulation>) : undefined;
+const step = compileTrainStep(model, { batch, inputSize: size, numClasses: 1000, optimizer: opt, formulation });
 console.log(`graph: ${step.graph.nodes.length} nodes, ${(step.onnx.length / 2 ** 20).toFixed(1)} MB`);
 const profDir = mkdtempSync(join(os.tmpdir(), 'mnv2-profile-'));
 const s = await ort.InferenceSession.create(step.onnx, {

@@ -21,6 +21,7 @@ import { stepFeeds } from './step-feeds.js';
 import { Generator } from '../src/random.js';
 import { float32 } from '../src/tensor.js';
 import type { OptimizerSpec } from '../src/train/optim.js';
+import type { Formulation } from '../src/graph/ops.js';
 
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 32);
 const SIZE = Number(process.env['BENCH_SIZE'] ?? 224);
@@ -30,6 +31,8 @@ const STEPS = Number(process.env['BENCH_STEPS'] ?? 6);
 const resultsPath = new URL('../../bench/results.json', import.meta.url);
 /** `node dist/bench/train.js --variant arena-off`: only the step's time and this process's peak RSS, as JSON on stdout (the main run spawns it). */
 const VARIANT = process.argv.includes('--variant') ? process.argv[process.argv.indexOf('--variant') + 1] : undefined;
+/** `--formulation JSON`: the variant's step in that formulation (compileTrainStep's option). */
+const FORMULATION = process.argv.includes('--formulation') ? (JSON.parse(process.argv[process.argv.indexOf('--formulation') + 1]!) as Partial<Formulation>) : undefined;
 
 let peakRss = 0;
 const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
@@ -38,9 +41,10 @@ const timer = setInterval(sample, 20);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A variant of the step in a process of its own, so its peak RSS is its own. */
-async function variant(name: string): Promise<{ step_ms: number; peak_rss_mb: number }> {
+async function variant(name: string, formulation?: Partial<Formulation>): Promise<{ step_ms: number; peak_rss_mb: number }> {
   const { execFileSync } = await import('node:child_process');
-  const out = execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--variant', name], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 20 });
+  const args = [new URL(import.meta.url).pathname, '--variant', name, ...(formulation ? ['--formulation', JSON.stringify(formulation)] : [])];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', env: process.env, maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as { step_ms: number; peak_rss_mb: number };
 }
 
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
   const optimizer: OptimizerSpec = { name: 'sgd', momentum: 0.9, weightDecay: 4e-5 };
   if (VARIANT) {
     if (VARIANT !== 'arena-off' && VARIANT !== 'default') throw new RangeError(`--variant: arena-off or default, got ${VARIANT}`);
-    const t = new Trainer(new MobileNetV2({ alpha: ALPHA }).train(), nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS, memArena: VARIANT !== 'arena-off' });
+    const t = new Trainer(new MobileNetV2({ alpha: ALPHA }).train(), nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS, memArena: VARIANT !== 'arena-off', formulation: FORMULATION });
     const times: number[] = [];
     for (let i = 0; i < 4; i++) {
       const t0 = performance.now();

@@ -5,12 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, type Value } from '../src/graph/ir.js';
 import { gradients } from '../src/graph/autodiff.js';
-import { DEFAULT_FORMULATION, i64, type Formulation } from '../src/graph/ops.js';
+import { DEFAULT_FORMULATION, DW_CHUNK_BYTES, i64, type Formulation } from '../src/graph/ops.js';
 import { lowerComposites } from '../src/graph/passes.js';
 import { toOnnx } from '../src/onnx/export.js';
 import { nodeBackend } from '../src/platform/node/ort.js';
 import { Generator } from '../src/random.js';
 import { float32, numel, type Tensor } from '../src/tensor.js';
+import { maxAbs, maxAbsDiff } from './helpers/parity.js';
 
 interface In {
   name: string;
@@ -134,6 +135,39 @@ test("Conv depthwise dW by strided slices of the padded input (depthwiseDw 'slic
   await dw([2, 4, 5, 5], 1, { strides: [2, 2] }); // 1x1: one tap, no Concat
   // dX and dW together, as in a network
   await gradcheck([{ name: 'x', shape: [2, 3, 8, 8] }, { name: 'w', shape: [3, 1, 3, 3] }], conv({ kernel_shape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], group: 3 }), slices);
+});
+
+// dwBatch 'chunks' (the default) sums the depthwise dW over slices of the batch so that at most
+// DW_CHUNK_BYTES of im2col is alive at once; at real shapes (features.3's stride-1 and features.2's
+// stride-2 depthwise at batch 32) it must give 'whole''s dW up to the order of the sum.
+test("Conv depthwise dW in batch chunks (dwBatch 'chunks') at real shapes equals one im2col for the batch ('whole')", async () => {
+  for (const { shape, stride } of [{ shape: [32, 144, 56, 56], stride: 1 }, { shape: [32, 96, 112, 112], stride: 2 }]) {
+    const [N, C, H] = shape as [number, number, number, number];
+    const rng = new Generator(3);
+    const x = float32(shape, Float32Array.from({ length: numel(shape) }, () => rng.normal()));
+    const w = float32([C, 1, 3, 3], Float32Array.from({ length: C * 9 }, () => rng.normal()));
+    const dW = async (dwBatch: 'chunks' | 'whole') => {
+      const g = new Graph();
+      const [xv, wv] = [g.input('x', shape), g.input('w', [C, 1, 3, 3])];
+      const y = g.op1('Conv', [xv, wv], { kernel_shape: [3, 3], strides: [stride, stride], pads: [1, 1, 1, 1], group: C });
+      const loss = g.op1('ReduceSum', [g.op1('Mul', [y, y]), i64(g, [0, 1, 2, 3])], { keepdims: 0 });
+      const f = { ...DEFAULT_FORMULATION, dwBatch };
+      g.output(g.op1('Identity', [gradients(g, loss, [wv], f).get(wv)!]), 'dw');
+      lowerComposites(g, f);
+      g.prune();
+      const im2col = g.nodes.filter((n) => n.op === 'Conv' && n.inputs[1]?.name.includes('im2col')).length;
+      const s = await nodeBackend.createSession(toOnnx(g), { threads: 2 });
+      const out = (await s.run({ x, w }))['dw']!;
+      await s.release();
+      return { out, im2col };
+    };
+    const [chunks, whole] = [await dW('chunks'), await dW('whole')];
+    const per = Math.max(1, Math.floor(DW_CHUNK_BYTES / (C * 9 * (H / stride) ** 2 * 4)));
+    assert.equal(chunks.im2col, Math.ceil(N / per), 'one im2col per slice of the batch');
+    assert.ok(chunks.im2col > 1 && whole.im2col === 1);
+    const e = maxAbsDiff(chunks.out, whole.out) / maxAbs(whole.out);
+    assert.ok(e <= 1e-6, `${shape}: chunks vs whole, relative error ${e}`);
+  }
 });
 
 test('BAD CALL - Conv grad with a dilation says so in one line', () => {

@@ -211,13 +211,13 @@ test('BAD CALL - compileTrainStep with an unknown formulation key or value names
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwiseDw: 'im2col' as 'conv' } }), (e: Error) =>
     e instanceof RangeError && e.message === `compileTrainStep: formulation.depthwiseDw: unsupported value "im2col". Should be one of: 'conv', 'slices'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwise: 'slices' } as never }), (e: Error) =>
-    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, kernels');
+    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, kernels, dwBatch, recompute');
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { kernels: 'nchwc4' as 'onnx' } }), (e: Error) =>
     e instanceof RangeError && e.message === `compileTrainStep: formulation.kernels: unsupported value "nchwc4". Should be one of: 'onnx', 'nchwc8', 'nchwc16'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: 'slices' as never }), (e: Error) => e instanceof TypeError && /^compileTrainStep: formulation must be an object, got string$/.test(e.message));
   // the defaults, spelt out or not, are the same graph
   const bytes = (f?: object) => Buffer.from(compileTrainStep(m, { ...spec, formulation: f }).onnx).toString('base64');
-  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', kernels: 'onnx' }), bytes());
+  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', kernels: 'onnx', dwBatch: 'chunks', recompute: 'none' }), bytes());
   assert.notEqual(bytes({ depthwiseDw: 'slices' }), bytes());
 });
 
@@ -383,4 +383,41 @@ test('kernels \'onnx\' and the NCHWc forward (this CPU\'s block): loss and every
     worst.push(`${kernels} ${w.toExponential(2)}`);
   }
   console.log(`# worst gradient error vs PyTorch: ${worst.join(', ')}`);
+});
+
+// Recomputing activations in the backward (ops.ts FORMULATIONS.recompute, passes.ts recompute):
+// the copies run the same kernels on the same inputs, so the step is the same bit for bit, and
+// ONNX Runtime must not merge them back into the forward's nodes (its common-subexpression pass),
+// or nothing is saved: its optimized model still holds them.
+test("recompute 'clips' and 'convs': the same loss and gradients bit for bit as keeping every activation, PyTorch's within 1e-4, and ORT keeps the copies", async () => {
+  const { tensors: want, metadata } = read('step0');
+  const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
+  const run = async (recompute: 'none' | 'clips' | 'convs') => {
+    const dir = mkdtempSync(join(tmpdir(), 'recompute-'));
+    const optimized = join(dir, 'opt.onnx');
+    const tr = new Trainer(model(), nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, formulation: { recompute }, optimizedModelFilePath: optimized });
+    const r = await tr.train(x, labels, 0.1, mask(0));
+    await tr.release();
+    return { r, copies: readFileSync(optimized, 'latin1').match(/\.recompute\/(Conv|Clip|BatchNormalization)/g)?.length ?? 0 };
+  };
+  const kept = await run('none');
+  assert.equal(kept.copies, 0);
+  const counts: string[] = [];
+  for (const recompute of ['clips', 'convs'] as const) {
+    const compiled = compileTrainStep(model(), { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }), formulation: { recompute } });
+    const made = compiled.graph.nodes.filter((n) => n.name.includes('.recompute/')).length;
+    // 'clips': one BatchNormalization and one Clip for each of the 35 ReLU6 (stem, 17 blocks' two, the last conv's)
+    // 'convs': and a Conv for the stem, the 16 expansion convs and the last 1x1 conv
+    assert.equal(made, recompute === 'clips' ? 2 * 35 : 2 * 35 + 18, `${recompute}: ${made} recomputing nodes`);
+    const { r, copies } = await run(recompute);
+    assert.ok(copies >= made, `${recompute}: ONNX Runtime's optimized step holds ${copies} of the ${made} recomputing nodes`);
+    assert.equal(r.loss, kept.r.loss, `${recompute}: loss`);
+    assert.deepEqual(r.logits.data, kept.r.logits.data, `${recompute}: logits`);
+    for (const [k, g] of r.grads!) {
+      assert.deepEqual(g.data, kept.r.grads!.get(k)!.data, `${recompute}: grad.${k} differs from keeping the activations`);
+      if (!zero.has(k)) assert.ok(relErr(g, want.get(`grad.${k}`)!) <= TOL, `${recompute}: grad.${k} vs PyTorch`);
+    }
+    counts.push(`${recompute} ${made} nodes (${copies} in ORT's optimized step)`);
+  }
+  console.log(`# recompute: ${counts.join(', ')}; every gradient bit for bit as keeping the activations`);
 });

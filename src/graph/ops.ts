@@ -53,17 +53,28 @@ export interface OpDef {
  *               kernels (com.microsoft.nchwc, block 8 on AVX2, 16 on AVX-512; passes.ts nchwcConvs):
  *               onnxruntime-node's CPU only (onnxruntime-web has no such domain); x1.2-1.6 slower
  *               side by side at batch 32 on a loaded 2-core AVX2 machine, so not the default.
+ *   dwBatch     'chunks' computes each depthwise dW over slices of the batch, so that at most
+ *               DW_CHUNK_BYTES of its im2col is alive at once (one im2col for the whole batch is
+ *               496 MB at batch 32, the step's peak once activations are recomputed); the same
+ *               speed side by side (x1.005), gradients within 3e-7 of 'whole' (the sum's order).
+ *   recompute   'clips' does not keep the forward's ReLU6 outputs for the backward: it makes them
+ *               again from the kept conv outputs; 'convs' also the outputs of the convs whose input
+ *               is kept (stem, expansions). The same bits (passes.ts recompute); peak RSS at batch
+ *               32 3.2 -> 2.1 / 1.85 GB, the step x1.10-1.14 slower: not the default (train
+ *               --save-memory asks for 'convs').
  */
 export const FORMULATIONS = {
   bnVariance: ['mul', 'sumsquare'],
   clipMask: ['compare', 'sign'],
   depthwiseDw: ['conv', 'slices'],
   kernels: ['onnx', 'nchwc8', 'nchwc16'],
+  dwBatch: ['chunks', 'whole'],
+  recompute: ['none', 'clips', 'convs'],
 } as const;
 
 export type Formulation = { -readonly [K in keyof typeof FORMULATIONS]: (typeof FORMULATIONS)[K][number] };
 
-export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', kernels: 'onnx' });
+export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', kernels: 'onnx', dwBatch: 'chunks', recompute: 'none' });
 
 /** The defaults overridden by `partial`; a wrong key or value is named with the valid ones. */
 export function resolveFormulation(partial: Partial<Formulation> | undefined, where = 'formulation'): Formulation {
@@ -188,6 +199,9 @@ export function unbroadcast(g: Graph, dy: Value, shape: Shape): Value {
 
 const perChannel = (g: Graph, v: Value) => reshape(g, v, [1, num(v.shape[0]!, 'perChannel'), 1, 1]); // (C) -> (1, C, 1, 1)
 
+/** dwBatch 'chunks': the most bytes of depthwise im2col alive at once (a slice of the batch each). */
+export const DW_CHUNK_BYTES = 64 * 2 ** 20;
+
 /** One-hot im2col kernel: E[c*kk + t, c or 0, t / k, t % k] = 1 (depthwise: second dim 1). */
 function oneHotKernel(g: Graph, channels: number, k: number, depthwise: boolean): Value {
   const kk = k * k;
@@ -274,14 +288,29 @@ function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[], f: F
     const hw = Ho! * Wo!;
     if (depthwise) {
       // dW[c, t] = sum_n,hw P[n, c, t, hw] dY[n, c, hw] with P = im2col (N, C, kk, HoWo)
-      let m: Value; // (N, C, kk, 1)
-      if (f.depthwiseDw === 'slices') m = depthwiseDwSlices(g, x, dy!, k!, s!, [pt, pl, pb, pr]);
-      else {
-        // P by a one-hot depthwise conv (channel multiplier kk): (N, C*kk, Ho, Wo)
-        const P = g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, true)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! });
-        m = g.op1('MatMul', [reshape(g, P, [N!, Ci!, kk, hw]), reshape(g, dy!, [N!, Ci!, hw, 1])]);
+      const E = f.depthwiseDw === 'slices' ? undefined : oneHotKernel(g, Ci!, k!, true);
+      const part = (xs: Value, dys: Value, n: number): Value => {
+        let m: Value; // (n, C, kk, 1)
+        if (!E) m = depthwiseDwSlices(g, xs, dys, k!, s!, [pt, pl, pb, pr]);
+        else {
+          // P by a one-hot depthwise conv (channel multiplier kk): (n, C*kk, Ho, Wo)
+          const P = g.op1('Conv', [xs, E], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr], group: Ci! });
+          m = g.op1('MatMul', [reshape(g, P, [n, Ci!, kk, hw]), reshape(g, dys, [n, Ci!, hw, 1])]);
+        }
+        return reduceSum(g, m, [0]); // (C, kk, 1)
+      };
+      // 'chunks': the im2col of a slice of the batch at a time (each at most DW_CHUNK_BYTES), its
+      // part of the sum taken before the next slice is read, so one slice's P is alive at a time
+      const per = Math.max(1, Math.floor(DW_CHUNK_BYTES / (Ci! * kk * hw * 4)));
+      const chunks = f.dwBatch === 'chunks' ? Math.ceil(N! / per) : 1;
+      let sum: Value | undefined;
+      for (let c = 0; c < chunks; c++) {
+        const n0 = Math.floor((c * N!) / chunks), n1 = Math.floor(((c + 1) * N!) / chunks);
+        const slice = (v: Value) => (chunks === 1 ? v : g.op1('Slice', [v, i64(g, [n0], 'starts'), i64(g, [n1], 'ends'), i64(g, [0], 'axes'), i64(g, [1], 'steps')]));
+        const t = part(slice(x), slice(dy!), n1 - n0);
+        sum = sum ? g.op1('Add', [sum, t]) : t;
       }
-      dw = reshape(g, reduceSum(g, m, [0]), [Ci!, 1, k!, k!]);
+      dw = reshape(g, sum!, [Ci!, 1, k!, k!]);
     } else {
       // P = im2col (N, Ci*kk, HoWo) (the input itself for 1x1 stride 1); dW = sum_n dY[n] P[n]^T
       const P =

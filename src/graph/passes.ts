@@ -168,3 +168,70 @@ export function nchwcConvs(g: Graph, block: number): number {
     };
   });
 }
+
+/**
+ * Recompute in the backward, rather than keep from the forward, activations that are cheap to make
+ * again. In training a block's Conv -> BatchNormalization -> Clip keeps two tensors of one size for
+ * the backward: the conv output (the BN gradient reads it) and the Clip output y (ReLU6's mask and
+ * the next conv's dW read it).
+ *   'clips'  y is one BatchNormalization and one Clip of the conv output, with the batch statistics
+ *            the forward computed: each backward reader of y reads a copy made just before the first
+ *            of them.
+ *   'convs'  also the output of each Conv whose input is itself kept (a graph input, a block's
+ *            output): the stem and the expansion convs, the largest tensors of each block.
+ * A copy runs the same kernel on the same inputs as the forward's node, so it gives the same bits.
+ * It carries an attribute the forward's lacks, with no effect (an inference-mode BatchNormalization's
+ * momentum, a Conv's default dilations spelled out), so ONNX Runtime's common-subexpression pass
+ * does not merge it back. Nodes from index `backwardFrom` on are the backward. Returns how many
+ * values are recomputed.
+ */
+export function recompute(g: Graph, backwardFrom: number, what: 'clips' | 'convs'): number {
+  const n0 = g.nodes.length;
+  const first = new Map<number, number>(); // value id -> index of its first reader in the backward
+  g.nodes.forEach((n, i) => {
+    if (i >= backwardFrom) for (const v of n.inputs) if (v && !first.has(v.id)) first.set(v.id, i);
+  });
+  const chosen: Node[] = []; // forward nodes whose output is recomputed, in forward order
+  const again = new Set<number>();
+  for (const n of g.nodes.slice(0, backwardFrom)) {
+    const y = n.outputs[0]!;
+    if (!first.has(y.id) || n.outputs.length !== 1) continue;
+    const src = n.inputs[0];
+    const bn = src?.producer;
+    const clip = n.op === 'Clip' && bn?.op === 'BatchNormalization' && !bn.attrs.training_mode;
+    const conv = what === 'convs' && n.op === 'Conv' && src !== undefined && !again.has(src.id);
+    if (!clip && !conv) continue;
+    chosen.push(n);
+    again.add(y.id);
+  }
+  // where each copy must exist: before the first backward reader of its value, or of a copy reading it
+  const need = new Map<number, number>(chosen.map((n) => [n.outputs[0]!.id, first.get(n.outputs[0]!.id)!]));
+  for (const n of [...chosen].reverse()) {
+    const at = need.get(n.outputs[0]!.id)!;
+    const feeds = n.op === 'Clip' ? n.inputs[0]!.producer!.inputs : n.inputs;
+    for (const v of feeds) if (v && need.has(v.id)) need.set(v.id, Math.min(need.get(v.id)!, at));
+  }
+  const before = new Map<number, Node[]>(); // backward node index -> the copies to put before it
+  const rename = new Map<number, Value>();
+  const read = (vs: readonly (Value | undefined)[]) => vs.map((v) => (v && rename.get(v.id)) ?? v);
+  for (const n of chosen) {
+    const start = g.nodes.length;
+    const copy = g.at(`${n.name}.recompute`, () => {
+      if (n.op === 'Conv') return g.op1('Conv', read(n.inputs), { dilations: [1, 1], ...n.attrs });
+      const bn = n.inputs[0]!.producer!;
+      const z = g.op1('BatchNormalization', read(bn.inputs), { ...bn.attrs, momentum: 0.5 });
+      return g.op1('Clip', [z, ...n.inputs.slice(1)], n.attrs);
+    });
+    const at = need.get(n.outputs[0]!.id)!;
+    before.set(at, [...(before.get(at) ?? []), ...g.nodes.splice(start)]);
+    rename.set(n.outputs[0]!.id, copy);
+  }
+  const out: Node[] = [];
+  g.nodes.slice(0, n0).forEach((n, i) => {
+    out.push(...(before.get(i) ?? []));
+    const inputs = i >= backwardFrom ? read(n.inputs) : n.inputs;
+    out.push(inputs.some((v, j) => v !== n.inputs[j]) ? { ...n, inputs } : n);
+  });
+  g.nodes = out;
+  return rename.size;
+}

@@ -14,7 +14,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Value } from '../graph/ir.js';
 import { resolveFormulation, type Formulation } from '../graph/ops.js';
-import { foldBatchNorm, lowerComposites, nchwcConvs } from '../graph/passes.js';
+import { foldBatchNorm, lowerComposites, nchwcConvs, recompute } from '../graph/passes.js';
 import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import { inputHW } from '../infer/graph.js';
@@ -101,7 +101,8 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   // frozen layer between trainable ones gets its dX through the folded conv, the same function)
   foldBatchNorm(g);
 
-  // backward
+  // backward (everything the forward computed is a value that exists now)
+  const forward = new Set(g.nodes.flatMap((n) => n.outputs.map((o) => o.id)));
   const grads = gradients(g, loss, params.map((p) => p.value), formulation);
 
   // optimizer update
@@ -141,6 +142,11 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   if (spec.outputGradients) for (const { key, value } of params) g.output(g.op1('Identity', [grads.get(value)!]), `grad.${key}`);
 
   lowerComposites(g, formulation);
+  if (formulation.recompute !== 'none') {
+    let backwardFrom = g.nodes.length;
+    while (backwardFrom > 0 && !g.nodes[backwardFrom - 1]!.outputs.some((o) => forward.has(o.id))) backwardFrom--;
+    recompute(g, backwardFrom, formulation.recompute);
+  }
   if (formulation.kernels !== 'onnx') nchwcConvs(g, formulation.kernels === 'nchwc16' ? 16 : 8);
   g.prune();
   return { graph: g, onnx: toOnnx(g), state, dropout, scalars: spec.optimizer.scalars, trainBN: running.map((r) => r.key) };

@@ -115,6 +115,12 @@ export interface FitLoopOptions {
   resume?: boolean;
   device?: Device;
   threads?: number;
+  /**
+   * Recompute in the backward the activations that are cheap to make again (ReLU6 outputs, stem and
+   * expansion convs) instead of keeping them from the forward: same gradients bit for bit, about
+   * 40% less peak memory, a slower step (docs/training.md). Default false.
+   */
+  saveMemory?: boolean;
   seed: number;
   /** Checkpoint every this many steps too (besides every epoch); 0 = only at epoch ends. */
   checkpointEvery?: number;
@@ -216,7 +222,7 @@ export async function fitLoop(o: FitLoopOptions, backend: Backend): Promise<FitR
     momentum: o.optimizer === 'adamw' ? undefined : (o.momentum ?? 0.9),
     ...(o.optimizer === 'rmsprop' ? { tf: true, alpha: 0.9, eps: 1.0 } : {}),
   };
-  const trainer = new Trainer(model, backend, { optimizer: spec, numClasses, inputSize: o.inputSize, labelSmoothing: o.labelSmoothing, device: o.device, threads: o.threads });
+  const trainer = new Trainer(model, backend, { optimizer: spec, numClasses, inputSize: o.inputSize, labelSmoothing: o.labelSmoothing, device: o.device, threads: o.threads, formulation: o.saveMemory ? { recompute: 'convs' } : undefined });
   const preset = withInputSize(resolvePreset(o.preset ?? 'torchvision-v1'), o.inputSize); // eval geometry at the input size
   const { mean, std, interpolation } = preset;
   const loader = new DataLoader(train, { batchSize: o.batchSize, shuffle: true, seed: o.seed, decode: o.decode, concurrency: o.concurrency, transform: trainTransform({ size: o.inputSize, scale: [o.minScale ?? 0.08, 1], mean, std, interpolation }) });
