@@ -1,5 +1,7 @@
 // npm run bench:train: training images/s at batch 32, 224x224, alpha 1.0 (2 CPU threads by default),
-// the inference forward time of the same batch in the same run, their ratio, and peak RSS.
+// the inference forward time of the same batch in the same run, their ratio, and peak RSS; the same
+// for --freeze features.0-13 and --save-memory (recompute: step time beside the default, peak RSS in
+// a process of its own).
 // Writes bench/results.json under "train". A benchmark, not a test: compare ratios from one run.
 
 import os from 'node:os';
@@ -32,6 +34,8 @@ const resultsPath = new URL('../../bench/results.json', import.meta.url);
 /** `node dist/bench/train.js --variant arena-off`: only the step's time and this process's peak RSS, as JSON on stdout (the main run spawns it). */
 const VARIANT = process.argv.includes('--variant') ? process.argv[process.argv.indexOf('--variant') + 1] : undefined;
 /** `--formulation JSON`: the variant's step in that formulation (compileTrainStep's option). */
+/** What `train --save-memory` asks for (src/train/fit.ts). */
+const SAVE_MEMORY: Partial<Formulation> = { recompute: 'convs' };
 const FORMULATION = process.argv.includes('--formulation') ? (JSON.parse(process.argv[process.argv.indexOf('--formulation') + 1]!) as Partial<Formulation>) : undefined;
 
 let peakRss = 0;
@@ -113,6 +117,10 @@ async function main(): Promise<void> {
   // the same partial step at level 'extended' (before: no NCHWc pass, so the frozen convs ran on the plain Conv kernels)
   const partialExt = new Trainer(partialModel, nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS, graphOptimizationLevel: 'extended' });
   await partialExt.train(x, labels, 0.01, rng);
+  // train --save-memory: the same step recomputing ReLU6 outputs and stem/expansion conv outputs in the backward
+  const lean = new Trainer(new MobileNetV2({ alpha: ALPHA }).train(), nodeBackend, { optimizer, numClasses: 1000, inputSize: SIZE, threads: THREADS, formulation: SAVE_MEMORY });
+  await lean.train(x, labels, 0.01, rng);
+  const leanSteps: number[] = [];
   const steps: number[] = [];
   const fw: number[] = [];
   const partialSteps: number[] = [];
@@ -131,7 +139,11 @@ async function main(): Promise<void> {
     t0 = performance.now();
     await partialExt.train(x, labels, 0.01, rng);
     partialExtSteps.push(performance.now() - t0);
+    t0 = performance.now();
+    await lean.train(x, labels, 0.01, rng);
+    leanSteps.push(performance.now() - t0);
   }
+  await lean.release();
   await infer.release();
   await partial.release();
   await partialExt.release();
@@ -177,6 +189,8 @@ async function main(): Promise<void> {
   const partialExtStep = median(partialExtSteps);
   const arenaOff = await variant('arena-off');
   const arenaOn = await variant('default');
+  const leanOwn = await variant('default', SAVE_MEMORY);
+  const leanStep = median(leanSteps);
   console.log(`the step in a process of its own: ${arenaOn.step_ms} ms, peak RSS ${arenaOn.peak_rss_mb} MB; without ORT's CPU arena: ${arenaOff.step_ms} ms, peak RSS ${arenaOff.peak_rss_mb} MB`);
   const result = {
     machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), threads: THREADS, node: process.version, date: new Date().toISOString() },
@@ -192,10 +206,12 @@ async function main(): Promise<void> {
     ...(e2e ? { with_jpeg_decoding: e2e } : {}),
     partial_freeze_features_0_13: { step_ms: +partialStep.toFixed(1), step_over_inference_ratio: +(partialStep / forward).toFixed(2), train_images_per_s: +((BATCH * 1000) / partialStep).toFixed(2), at_level_extended: { step_ms: +partialExtStep.toFixed(1), step_over_inference_ratio: +(partialExtStep / forward).toFixed(2) } },
     own_process: { arena_on: arenaOn, arena_off: arenaOff },
+    save_memory: { formulation: SAVE_MEMORY, step_ms: +leanStep.toFixed(1), step_over_inference_ratio: +(leanStep / forward).toFixed(2), slowdown_vs_default: +(leanStep / step).toFixed(3), own_process: leanOwn },
   };
   console.log(`training step  ${result.step_ms} ms  (${result.train_images_per_s} images/s at batch ${BATCH}, ${SIZE}x${SIZE}, alpha ${ALPHA}, ${THREADS} threads)`);
   console.log(`inference fwd  ${result.inference_forward_ms} ms  -> step / inference = ${result.step_over_inference_ratio}`);
   console.log(`--freeze features.0-13: step ${result.partial_freeze_features_0_13.step_ms} ms -> step / inference = ${result.partial_freeze_features_0_13.step_over_inference_ratio} (at level 'extended', without the NCHWc pass: ${partialExtStep.toFixed(0)} ms, ratio ${(partialExtStep / forward).toFixed(2)})`);
+  console.log(`--save-memory (recompute ${SAVE_MEMORY.recompute}): step ${result.save_memory.step_ms} ms (x${result.save_memory.slowdown_vs_default} the default step, ratio ${result.save_memory.step_over_inference_ratio}); in a process of its own ${leanOwn.step_ms} ms, peak RSS ${leanOwn.peak_rss_mb} MB vs ${arenaOn.peak_rss_mb} MB`);
   console.log(`first step (compile + warm-up) ${result.first_step_ms} ms; peak RSS training alone ${result.peak_rss_mb} MB (${result.peak_rss_mb_with_other_sessions} MB with the bare-graph session, the inference session and the JPEG loader alive too)`);
   const all = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
   all['train'] = result;
