@@ -82,16 +82,16 @@ export async function openSite(path = '/', serveOpts: Partial<ServeOptions> = {}
  * on the batch of /train/inputs.safetensors (input, labels, dropout mask_0): loss, logits, every
  * gradient (grad.<key>) and the state dict after it (after.<key>).
  */
-export async function stepInPage(page: Page, spec: object, device: 'wasm' | 'webgpu'): Promise<Map<string, Tensor>> {
+export async function stepInPage(page: Page, spec: object, device: 'wasm' | 'webgpu', formulation?: object): Promise<Map<string, Tensor>> {
   const b64 = (await page.evaluate(
-    async ({ opts, device }) => {
+    async ({ opts, device, formulation }) => {
       const lib = await import('/mobilenetv2.web.js' as string);
       const read = async (u: string) => lib.readSafetensors(new Uint8Array(await (await fetch(u)).arrayBuffer()), u).tensors as Map<string, Tensor>;
       const m = new lib.MobileNetV2(opts);
       m.loadStateDict(await read('/run/start.safetensors'));
       m.train();
       const inp = await read('/train/inputs.safetensors');
-      const tr = new lib.Trainer(m, lib.withWasmFallback(lib.pageBackend()), { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, device });
+      const tr = new lib.Trainer(m, lib.withWasmFallback(lib.pageBackend()), { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, device, formulation });
       const r = await tr.train(inp.get('input')!, Array.from(inp.get('labels')!.data as BigInt64Array, Number), 0.1, new Map([['dropout.classifier.0', inp.get('mask_0')!]]));
       await tr.release();
       const out = new Map<string, Tensor>([['loss', lib.float32([], [r.loss])], ['logits', r.logits]]);
@@ -102,7 +102,7 @@ export async function stepInPage(page: Page, spec: object, device: 'wasm' | 'web
       for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
       return btoa(s);
     },
-    { opts: spec, device },
+    { opts: spec, device, formulation },
   )) as string;
   return readSafetensors(Buffer.from(b64, 'base64'), 'page').tensors;
 }
