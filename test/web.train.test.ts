@@ -94,7 +94,6 @@ test("a training step in the page: the updated parameters and running statistics
 
 // --save-memory in the page (fit's saveMemory, formulation.recompute 'convs'): onnxruntime-web runs
 // the copies with the same WASM kernels as the forward's nodes, so the step is the same bit for bit
-// (a tab's WASM memory stops at 4 GB: this is where the lower peak matters most)
 test("a training step in the page recomputing activations (recompute 'convs') equals the page's step bit for bit", async () => {
   const lean = await stepInPage(site.page, spec, 'wasm', { recompute: 'convs' });
   assert.equal(lean.size, page.size);
