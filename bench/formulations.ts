@@ -34,19 +34,21 @@ async function build(formulation: Partial<Formulation>) {
   return { s, feeds, nodes: step.graph.nodes.length };
 }
 
-/** Worst over gradients of max|a - b| / max|b| (b = the default's), and the loss difference. */
+/**
+ * The candidate's gradients against the default's: the worst max|a - b| over gradient tensors, at
+ * the scale of all gradients (the largest |b| of any); per tensor at its own scale, tensors whose
+ * gradient is ~0 in exact arithmetic make noise look like disagreement. And the loss difference.
+ */
 function agreement(a: ort.InferenceSession.OnnxValueMapType, b: ort.InferenceSession.OnnxValueMapType): string {
-  let worst = 0;
+  let diff = 0;
+  let scale = 0;
   for (const k of Object.keys(b)) {
     if (!k.startsWith('grad.')) continue;
     const [x, y] = [a[k]!.data as Float32Array, b[k]!.data as Float32Array];
-    let e = 0;
-    let m = 0;
-    for (let i = 0; i < y.length; i++) [e, m] = [Math.max(e, Math.abs(x[i]! - y[i]!)), Math.max(m, Math.abs(y[i]!))];
-    worst = Math.max(worst, e / Math.max(m, 1e-30));
+    for (let i = 0; i < y.length; i++) [diff, scale] = [Math.max(diff, Math.abs(x[i]! - y[i]!)), Math.max(scale, Math.abs(y[i]!))];
   }
   const loss = Math.abs((a['loss']!.data as Float32Array)[0]! - (b['loss']!.data as Float32Array)[0]!);
-  return `loss diff ${loss.toExponential(1)}, gradients within ${worst.toExponential(1)}`;
+  return `loss diff ${loss.toExponential(1)}, gradients within ${(diff / Math.max(scale, 1e-30)).toExponential(1)} of the largest`;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
