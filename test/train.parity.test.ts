@@ -42,8 +42,6 @@ function model(frozenBackbone = false): MobileNetV2 {
   return m;
 }
 
-
-
 /** The BatchNorm buffers after the step (`after.<key>` of the fixture) vs ours: counters exact, the rest within TOL; how many were compared. */
 function compareBuffers(want: Map<string, Tensor>, sd: StateDict): number {
   let n = 0;
@@ -132,16 +130,7 @@ for (const size of [64, 45]) {
       if (e > worst) [worst, where] = [e, k];
       assert.ok(e <= TOL, `grad.${k}: error ${e}`);
     }
-    const sd = m.stateDict();
-    let n = 0;
-    for (const [k, t] of want) {
-      if (!k.startsWith('after.')) continue;
-      const ours = sd.get(k.slice(6))!;
-      if (t.dtype === 'int64') assert.deepEqual(ours.data, t.data, k);
-      else assert.ok(relErr(ours, t) <= TOL, `${k}: error ${relErr(ours, t)}`);
-      n++;
-    }
-    assert.equal(n, 3 * 22, 'every BN buffer compared (22 BatchNorms)');
+    assert.equal(compareBuffers(want, m.stateDict()), 3 * 22, 'every BN buffer compared (22 BatchNorms)');
     const loss0 = want.get('loss')!.data[0] as number;
     console.log(`# TF padding ${size}: loss ${r.loss} (torch ${loss0}, diff ${Math.abs(r.loss - loss0).toExponential(2)}), worst gradient error ${worst.toExponential(2)} (${where}); torch f32: ${metadata['torch_f32_max_rel']}`);
   });

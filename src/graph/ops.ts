@@ -336,7 +336,7 @@ function lowerBatchNormTrain(g: Graph, [x, gamma, beta]: readonly (Value | undef
     f.bnVariance === 'rowsquare' // sums of squares along each row (W), then over N and H: no d*d tensor
       ? g.op1('Mul', [reduceSum(g, g.op1('ReduceSumSquare', [d], { axes: [3], keepdims: 0 }), [0, 2]), g.scalar(1 / M)])
       : f.bnVariance === 'sumsquare'
-      ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / (num(x!.shape[0]!, 'BN') * num(x!.shape[2]!, 'BN') * num(x!.shape[3]!, 'BN')))])
+      ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / M)])
       : g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
   const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
   return [y, mean, vari];
