@@ -3,7 +3,8 @@
 // the default and the two are run alternately in the same process, so machine noise hits both.
 // At level 'all', as onnxruntime-node's Trainer runs a step. Also prints how far the candidate's loss and gradients are from the default's. Not a test; a tool.
 //   npx tsc -p . && node dist/bench/formulations.js [batch] [size] [alpha] [rounds] [key,...]
-// (the last argument keeps only the candidates for those keys, e.g. depthwiseDw)
+// (the last argument keeps only the candidates for those keys, e.g. depthwiseDw; env BASE='{...}'
+// compares against that formulation instead of the default, each candidate on top of it)
 
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
@@ -17,7 +18,8 @@ import { stepFeeds } from './step-feeds.js';
 const args = process.argv.slice(2);
 const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = args.slice(0, 4).map(Number);
 const only = args[4]?.split(',');
-const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }, { kernels: 'nchwc8' }, { dwBatch: 'whole' }, { recompute: 'clips' }, { recompute: 'convs' }, { bnVariance: 'rowsquare' }];
+const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }, { dwBatch: 'whole' }, { recompute: 'clips' }, { recompute: 'convs' }, { bnVariance: 'rowsquare' }, { convBn: 'moments' }];
+const BASE = process.env['BASE'] ? (JSON.parse(process.env['BASE']) as Partial<Formulation>) : {};
 const CANDIDATES = ALL.filter(
   (c) => !only || Object.keys(c).some((k) => only.includes(k)),
 );
@@ -42,20 +44,24 @@ async function build(formulation: Partial<Formulation>) {
 function agreement(a: ort.InferenceSession.OnnxValueMapType, b: ort.InferenceSession.OnnxValueMapType): string {
   let diff = 0;
   let scale = 0;
+  let where = '';
   for (const k of Object.keys(b)) {
     if (!k.startsWith('grad.')) continue;
     const [x, y] = [a[k]!.data as Float32Array, b[k]!.data as Float32Array];
-    for (let i = 0; i < y.length; i++) [diff, scale] = [Math.max(diff, Math.abs(x[i]! - y[i]!)), Math.max(scale, Math.abs(y[i]!))];
+    for (let i = 0; i < y.length; i++) {
+      if (Math.abs(x[i]! - y[i]!) > diff) [diff, where] = [Math.abs(x[i]! - y[i]!), k.slice(5)];
+      scale = Math.max(scale, Math.abs(y[i]!));
+    }
   }
   const loss = Math.abs((a['loss']!.data as Float32Array)[0]! - (b['loss']!.data as Float32Array)[0]!);
-  return `loss diff ${loss.toExponential(1)}, gradients within ${(diff / Math.max(scale, 1e-30)).toExponential(1)} of the largest`;
+  return `loss diff ${loss.toExponential(1)}, gradients within ${(diff / Math.max(scale, 1e-30)).toExponential(1)} of the largest (at ${where})`;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`batch ${batch}, ${size}x${size}, alpha ${alpha}, ${os.availableParallelism()} threads, median of ${rounds}; default ${JSON.stringify(DEFAULT_FORMULATION)}`);
+console.log(`batch ${batch}, ${size}x${size}, alpha ${alpha}, ${os.availableParallelism()} threads, median of ${rounds}; default ${JSON.stringify(DEFAULT_FORMULATION)}, base ${JSON.stringify(BASE)}`);
 for (const cand of CANDIDATES) {
-  const a = await build({});
-  const b = await build(cand);
+  const a = await build(BASE);
+  const b = await build({ ...BASE, ...cand });
   const agree = agreement(await b.s.run(b.feeds), await a.s.run(a.feeds));
   for (let i = 0; i < 1; i++) {
     await a.s.run(a.feeds);

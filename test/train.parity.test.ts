@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MobileNetV2 } from '../src/models/mobilenetv2.js';
-import { nchwcBlockSize, nodeBackend } from '../src/platform/node/ort.js';
+import { nodeBackend } from '../src/platform/node/ort.js';
 import { Trainer } from '../src/train/step.js';
 import { makeOptimizer, type OptimizerSpec } from '../src/train/optim.js';
 import { compileTrainStep } from '../src/train/compile.js';
@@ -200,13 +200,13 @@ test('BAD CALL - compileTrainStep with an unknown formulation key or value names
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwiseDw: 'im2col' as 'conv' } }), (e: Error) =>
     e instanceof RangeError && e.message === `compileTrainStep: formulation.depthwiseDw: unsupported value "im2col". Should be one of: 'conv', 'slices'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwise: 'slices' } as never }), (e: Error) =>
-    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, kernels, dwBatch, recompute');
-  assert.throws(() => compileTrainStep(m, { ...spec, formulation: { kernels: 'nchwc4' as 'onnx' } }), (e: Error) =>
-    e instanceof RangeError && e.message === `compileTrainStep: formulation.kernels: unsupported value "nchwc4". Should be one of: 'onnx', 'nchwc8', 'nchwc16'`);
+    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, dwBatch, recompute, convBn');
+  assert.throws(() => compileTrainStep(m, { ...spec, formulation: { convBn: 'fold' as 'moments' } }), (e: Error) =>
+    e instanceof RangeError && e.message === `compileTrainStep: formulation.convBn: unsupported value "fold". Should be one of: 'moments', 'separate'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: 'slices' as never }), (e: Error) => e instanceof TypeError && /^compileTrainStep: formulation must be an object, got string$/.test(e.message));
   // the defaults, spelt out or not, are the same graph
   const bytes = (f?: object) => Buffer.from(compileTrainStep(m, { ...spec, formulation: f }).onnx).toString('base64');
-  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', kernels: 'onnx', dwBatch: 'chunks', recompute: 'none' }), bytes());
+  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', dwBatch: 'chunks', recompute: 'none', convBn: 'moments' }), bytes());
   assert.notEqual(bytes({ depthwiseDw: 'slices' }), bytes());
 });
 
@@ -342,49 +342,18 @@ test('--freeze features.0-13: the frozen prefix is folded into constant convs (N
   console.log(`# freeze features.0-${K}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error vs PyTorch ${worst.toExponential(2)}, vs the unfrozen formulation ${worstRef.toExponential(2)}; torch f32: ${metadata['torch_f32_max_rel']}`);
 });
 
-// The forward convs on ONNX Runtime's NCHWc kernels (com.microsoft.nchwc Conv between ReorderInput
-// and ReorderOutput, the weights reordered into ORT's blocked layout in the graph: passes.ts
-// nchwcConvs; an option: slower side by side at batch 32 on this machine, docs/training.md), and the
-// plain ONNX Conv (the default): both against PyTorch's step 0.
-test('kernels \'onnx\' and the NCHWc forward (this CPU\'s block): loss and every gradient equal PyTorch\'s', async () => {
-  const { tensors: want, metadata } = read('step0');
-  const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
-  const block = await nchwcBlockSize();
-  if (process.arch === 'x64' && readFileSync('/proc/cpuinfo', 'utf8').includes(' avx2')) assert.ok(block === 8 || block === 16, `NCHWc block ${block} on an AVX2 CPU`);
-  const kinds: ('onnx' | 'nchwc8' | 'nchwc16')[] = ['onnx', ...(block === 16 ? ['nchwc16' as const] : block === 8 ? ['nchwc8' as const] : [])];
-  const worst: string[] = [];
-  for (const kernels of kinds) {
-    const m = model();
-    const compiled = compileTrainStep(m, { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }), formulation: { kernels } });
-    const n = compiled.graph.nodes.filter((v) => v.op === 'NchwcConv').length;
-    assert.ok(kernels === 'onnx' ? n === 0 : n > 0, `${kernels}: ${n} NCHWc convs`);
-    const tr = new Trainer(m, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, formulation: { kernels } });
-    const r = await tr.train(x, labels, 0.1, mask(0));
-    await tr.release();
-    assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `${kernels}: loss ${r.loss}`);
-    let w = 0;
-    for (const [k, g] of r.grads!) {
-      if (zero.has(k)) continue;
-      const e = relErr(g, want.get(`grad.${k}`)!);
-      w = Math.max(w, e);
-      assert.ok(e <= TOL, `${kernels}: grad.${k}: error ${e}`);
-    }
-    worst.push(`${kernels} ${w.toExponential(2)}`);
-  }
-  console.log(`# worst gradient error vs PyTorch: ${worst.join(', ')}`);
-});
-
 // Recomputing activations in the backward (ops.ts FORMULATIONS.recompute, passes.ts recompute):
 // the copies run the same kernels on the same inputs, so the step is the same bit for bit, and
 // ONNX Runtime must not merge them back into the forward's nodes (its common-subexpression pass),
 // or nothing is saved: its optimized model still holds them.
-test("recompute 'clips' and 'convs': the same loss and gradients bit for bit as keeping every activation, PyTorch's within 1e-4, and ORT keeps the copies", async () => {
+for (const convBn of ['moments', 'separate'] as const) {
+test(`recompute 'clips' and 'convs' (convBn '${convBn}'): the same loss and gradients bit for bit as keeping every activation, PyTorch's within 1e-4, and ORT keeps the copies`, async () => {
   const { tensors: want, metadata } = read('step0');
   const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
   const run = async (recompute: 'none' | 'clips' | 'convs') => {
     const dir = mkdtempSync(join(tmpdir(), 'recompute-'));
     const optimized = join(dir, 'opt.onnx');
-    const tr = new Trainer(model(), nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, formulation: { recompute }, optimizedModelFilePath: optimized });
+    const tr = new Trainer(model(), nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, formulation: { recompute, convBn }, optimizedModelFilePath: optimized });
     const r = await tr.train(x, labels, 0.1, mask(0));
     await tr.release();
     return { r, copies: readFileSync(optimized, 'latin1').match(/\.recompute\/(Conv|Clip|BatchNormalization)/g)?.length ?? 0 };
@@ -393,13 +362,20 @@ test("recompute 'clips' and 'convs': the same loss and gradients bit for bit as 
   assert.equal(kept.copies, 0);
   const counts: string[] = [];
   for (const recompute of ['clips', 'convs'] as const) {
-    const compiled = compileTrainStep(model(), { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }), formulation: { recompute } });
+    const compiled = compileTrainStep(model(), { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }), formulation: { recompute, convBn } });
     const made = compiled.graph.nodes.filter((n) => n.name.includes('.recompute/')).length;
-    // 'clips': one BatchNormalization and one Clip for each of the 35 ReLU6 (stem, 17 blocks' two, the last conv's)
-    // 'convs': and a Conv for the stem, the 16 expansion convs and the last 1x1 conv
-    assert.equal(made, recompute === 'clips' ? 2 * 35 : 2 * 35 + 18, `${recompute}: ${made} recomputing nodes`);
+    // 'separate': 'clips' makes one BatchNormalization and one Clip for each of the 35 ReLU6 (stem,
+    // 17 blocks' two, the last conv's); 'convs' also a Conv for the stem, the 16 expansion convs and
+    // the last 1x1 conv. 'moments': the 17 ReLU6 after a widening 1x1 conv read a Conv (the
+    // statistics folded in), not a BatchNormalization: 'clips' leaves them, 'convs' makes each
+    // again as a Conv and a Clip, and the stem's conv
+    const want_ = convBn === 'separate' ? (recompute === 'clips' ? 2 * 35 : 2 * 35 + 18) : recompute === 'clips' ? 2 * 18 : 2 * 18 + 1 + 2 * 17;
+    assert.equal(made, want_, `${recompute}: ${made} recomputing nodes`);
+    // ORT fuses a Conv copy and the Clip copy reading it into one FusedConv (as the forward's own pair)
+    const fused = compiled.graph.nodes.filter((n) => n.name.includes('.recompute/') && n.op === 'Clip' && n.inputs[0]?.producer?.op === 'Conv').length;
+    assert.equal(fused, convBn === 'moments' && recompute === 'convs' ? 17 : 0);
     const { r, copies } = await run(recompute);
-    assert.ok(copies >= made, `${recompute}: ONNX Runtime's optimized step holds ${copies} of the ${made} recomputing nodes`);
+    assert.ok(copies >= made - fused, `${recompute}: ONNX Runtime's optimized step holds ${copies} of the ${made} recomputing nodes (${fused} Conv + Clip pairs fused)`);
     assert.equal(r.loss, kept.r.loss, `${recompute}: loss`);
     assert.deepEqual(r.logits.data, kept.r.logits.data, `${recompute}: logits`);
     for (const [k, g] of r.grads!) {
@@ -408,5 +384,41 @@ test("recompute 'clips' and 'convs': the same loss and gradients bit for bit as 
     }
     counts.push(`${recompute} ${made} nodes (${copies} in ORT's optimized step)`);
   }
-  console.log(`# recompute: ${counts.join(', ')}; every gradient bit for bit as keeping the activations`);
+  console.log(`# recompute (convBn '${convBn}'): ${counts.join(', ')}; every gradient bit for bit as keeping the activations`);
 });
+}
+
+// A 1x1 conv and its train-mode BatchNorm as one composite (ops.ts ConvBatchNormTrain, formulation
+// convBn 'moments', the default): the batch statistics from the moments of the conv's input, the
+// gradient through the conv in closed form, the conv output never made; and 'separate' (Conv, then
+// BatchNormTrain). Against PyTorch's step 0: loss, logits, every gradient and every BN buffer.
+for (const convBn of ['moments', 'separate'] as const) {
+  test(`convBn '${convBn}': loss, logits, every gradient and the running stats equal PyTorch's`, async () => {
+    const { tensors: want, metadata } = read('step0');
+    const zero = new Set(JSON.parse(metadata['zero_grad_keys']!) as string[]);
+    const compiled = compileTrainStep(model(), { batch: 4, inputSize: 64, numClasses: 10, optimizer: makeOptimizer({ name: 'sgd' }), formulation: { convBn } });
+    // 'moments': the 16 expansion convs and the last 1x1 conv (features.18), not the projections
+    // (narrowing): each one forward Conv whose weight is W times the per-channel scale (a Mul)
+    const fused = compiled.graph.nodes.filter((n) => n.op === 'Conv' && n.inputs[1]?.producer?.op === 'Mul').length;
+    assert.equal(fused, convBn === 'moments' ? 17 : 0);
+    const m = model();
+    const tr = new Trainer(m, nodeBackend, { optimizer: { name: 'sgd' }, numClasses: 10, inputSize: 64, outputGradients: true, threads: 1, formulation: { convBn } });
+    const r = await tr.train(x, labels, 0.1, mask(0));
+    await tr.release();
+    assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `loss ${r.loss}`);
+    assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, 'logits');
+    const scale = Math.max(...[...r.grads!.values()].map(maxAbs));
+    let worst = 0;
+    for (const [k, g] of r.grads!) {
+      if (zero.has(k)) {
+        assert.ok(maxAbs(g) <= TOL * scale, `grad.${k} should be ~0, got ${maxAbs(g)}`);
+        continue;
+      }
+      const e = relErr(g, want.get(`grad.${k}`)!);
+      worst = Math.max(worst, e);
+      assert.ok(e <= TOL, `grad.${k}: error ${e}`);
+    }
+    assert.equal(compareBuffers(want, m.stateDict()), 156, 'every BN buffer compared');
+    console.log(`# convBn '${convBn}': ${fused} folded convs, loss ${r.loss}, worst gradient error vs PyTorch ${worst.toExponential(2)}`);
+  });
+}

@@ -50,10 +50,6 @@ export interface OpDef {
  *   depthwiseDw 'slices' builds the im2col by k*k strided Slices of the padded input instead of a
  *               one-hot grouped Conv with channel multiplier k*k, which onnxruntime-web's WebGPU
  *               providers compute wrong (../shared/notes/browser.md): the browser asks for it there.
- *   kernels     'nchwc8' / 'nchwc16' put the trainable forward convs on ONNX Runtime's CPU NCHWc
- *               kernels (com.microsoft.nchwc, block 8 on AVX2, 16 on AVX-512; passes.ts nchwcConvs):
- *               onnxruntime-node's CPU only (onnxruntime-web has no such domain); x1.2-1.6 slower
- *               side by side at batch 32 on a loaded 2-core AVX2 machine, so not the default.
  *   dwBatch     'chunks' computes each depthwise dW over slices of the batch, so that at most
  *               DW_CHUNK_BYTES of its im2col is alive at once (one im2col for the whole batch is
  *               496 MB at batch 32, the step's peak once activations are recomputed); the same
@@ -63,19 +59,26 @@ export interface OpDef {
  *               is kept (stem, expansions). The same bits (passes.ts recompute); peak RSS at batch
  *               32 3.2 -> 2.1 / 1.85 GB, the step x1.10-1.14 slower: not the default (train
  *               --save-memory asks for 'convs').
+ *   convBn      'moments' gives each widening 1x1 conv followed by a train-mode BatchNorm (the
+ *               expansions and the last conv) its batch statistics from the moments of the conv's
+ *               input (mean and covariance, Ci x Ci) instead of from its output (Co = 6 Ci wide):
+ *               the normalised output is one Conv with the statistics folded into its weight, and
+ *               the backward goes through the conv in closed form (ConvBatchNormTrain below), so the
+ *               wide conv output is never made, read or kept. x0.850 / x0.872 of 'separate' side by
+ *               side at batch 32; as close to PyTorch's float64 gradients as 'separate' at 224x224.
  */
 export const FORMULATIONS = {
   bnVariance: ['mul', 'sumsquare', 'rowsquare'],
   clipMask: ['compare', 'sign'],
   depthwiseDw: ['conv', 'slices'],
-  kernels: ['onnx', 'nchwc8', 'nchwc16'],
   dwBatch: ['chunks', 'whole'],
   recompute: ['none', 'clips', 'convs'],
+  convBn: ['moments', 'separate'],
 } as const;
 
 export type Formulation = { -readonly [K in keyof typeof FORMULATIONS]: (typeof FORMULATIONS)[K][number] };
 
-export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', kernels: 'onnx', dwBatch: 'chunks', recompute: 'none' });
+export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', dwBatch: 'chunks', recompute: 'none', convBn: 'moments' });
 
 /** The defaults overridden by `partial`; a wrong key or value is named with the valid ones. */
 export function resolveFormulation(partial: Partial<Formulation> | undefined, where = 'formulation'): Formulation {
@@ -367,6 +370,70 @@ function batchNormTrainGrad(g: Graph, n: Node, [dz]: Grads, need: readonly boole
   return [dx, need[1] ? dgamma : undefined, need[2] ? s1 : undefined];
 }
 
+/**
+ * ConvBatchNormTrain (formulation convBn 'moments'): z = BatchNormTrain(Conv1x1(x, W)) without the
+ * conv output x W. With d = x - mean(x) and S = cov(x) = sum d d^T / M over the M = N*H*W pixels
+ * (Ci x Ci), the output's batch statistics are mu = W mean(x) and var = rowsum((W S) * W), so
+ * z = Conv(d, W * s) + beta, s = gamma / sqrt(var + eps). Outputs: z, mu, var (as
+ * BatchNormTrain's), then mean(x), S and d for the gradient.
+ */
+function lowerConvBatchNormTrain(g: Graph, [x, w, gamma, beta]: readonly (Value | undefined)[], a: Attrs): Value[] {
+  const [N, Ci, H, W] = x!.shape.map((d) => num(d, 'ConvBatchNormTrain'));
+  const Co = num(w!.shape[0]!, 'ConvBatchNormTrain');
+  const hw = H! * W!;
+  const M = N! * hw;
+  const muIn = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (Ci)
+  const d = g.op1('Sub', [x!, perChannel(g, muIn)]);
+  const d3 = reshape(g, d, [N!, Ci!, hw]);
+  const S = g.op1('Mul', [reduceSum(g, g.op1('MatMul', [d3, g.op1('Transpose', [d3], { perm: [0, 2, 1] })]), [0]), g.scalar(1 / M)]); // (Ci, Ci)
+  const w2 = reshape(g, w!, [Co, Ci!]);
+  const mu = reshape(g, g.op1('MatMul', [w2, reshape(g, muIn, [Ci!, 1])]), [Co]); // (Co)
+  const vari = g.op1('Relu', [g.op1('ReduceSum', [g.op1('Mul', [g.op1('MatMul', [w2, S]), w2]), i64(g, [1], 'axes')], { keepdims: 0 })]); // (Co), >= 0
+  const eps = (a.epsilon as number | undefined) ?? 1e-5;
+  const s = g.op1('Mul', [gamma!, g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari, g.scalar(eps)])])])]);
+  // from the centred input: (x - mean(x)) W = xW - mu, no cancellation against a bias beta - mu*s
+  const z = g.op1('Conv', [d, g.op1('Mul', [w!, reshape(g, s, [Co, 1, 1, 1])]), beta!], { kernel_shape: [1, 1] });
+  return [z, mu, vari, muIn, S, d];
+}
+
+/**
+ * ConvBatchNormTrain's gradient through the conv in closed form. BatchNormTrain's dx_conv =
+ * a*dz + b*(xW - mu) + c (per output channel) is never made: with G = sum_n dz d^T (Co x Ci, the
+ * MatMul a 1x1 conv's dW is anyway), sum dz*(xW - mu) = rowsum(W * G), so dgamma = invstd *
+ * rowsum(W * G), dW = a*G + b*M*(W S), and dX = W^T dx_conv = Conv(dz, (a W)^T, W^T c) +
+ * Conv(d, W^T diag(b) W), the second a Ci x Ci conv.
+ */
+function convBatchNormTrainGrad(g: Graph, n: Node, [dz, dmu, dvar]: Grads, need: readonly boolean[]): Grads {
+  if (dmu || dvar) throw new Error('ConvBatchNormTrain grad: the batch statistics are not differentiated');
+  const [, w, gamma] = n.inputs as Value[];
+  const [, , vari, , S, d] = n.outputs as Value[];
+  const [N, Ci, H, W] = d!.shape.map((v) => num(v, 'ConvBatchNormTrain grad'));
+  const Co = num(w!.shape[0]!, 'ConvBatchNormTrain grad');
+  const hw = H! * W!;
+  const M = N! * hw;
+  const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
+  const col = (v: Value) => reshape(g, v, [Co, 1]);
+  const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+  const w2 = reshape(g, w!, [Co, Ci!]);
+  const s1 = reduceSum(g, dz!, [0, 2, 3]); // (Co) = dbeta
+  const G = reduceSum(g, g.op1('MatMul', [reshape(g, dz!, [N!, Co, hw]), g.op1('Transpose', [reshape(g, d!, [N!, Ci!, hw])], { perm: [0, 2, 1] })]), [0]); // (Co, Ci)
+  const dgamma = g.op1('Mul', [invstd, reduceSum(g, g.op1('Mul', [w2, G]), [1])]);
+  const A = g.op1('Mul', [gamma!, invstd]);
+  const B = g.op1('Mul', [g.op1('Mul', [A, invstd]), g.op1('Mul', [dgamma, g.scalar(-1 / M)])]); // (Co)
+  let dx: Value | undefined;
+  if (need[0]) {
+    const c = g.op1('Mul', [A, g.op1('Mul', [s1, g.scalar(-1 / M)])]); // (Co)
+    const bias = reshape(g, g.op1('MatMul', [reshape(g, c, [1, Co]), w2]), [Ci!]); // W^T c
+    const waT = g.op1('Transpose', [g.op1('Mul', [w!, reshape(g, A, [Co, 1, 1, 1])])], { perm: [1, 0, 2, 3] }); // (Ci, Co, 1, 1)
+    const K = reshape(g, g.op1('MatMul', [g.op1('Transpose', [w2], { perm: [1, 0] }), g.op1('Mul', [w2, col(B)])]), [Ci!, Ci!, 1, 1]);
+    dx = g.op1('Add', [g.op1('Conv', [dz!, waT, bias], { kernel_shape: [1, 1] }), g.op1('Conv', [d!, K], { kernel_shape: [1, 1] })]);
+  }
+  const dw = need[1]
+    ? reshape(g, g.op1('Add', [g.op1('Mul', [G, col(A)]), g.op1('Mul', [g.op1('MatMul', [w2, S!]), col(g.op1('Mul', [B, g.scalar(M)]))])]), [Co, Ci!, 1, 1])
+    : undefined;
+  return [dx, dw, need[2] ? dgamma : undefined, need[3] ? s1 : undefined];
+}
+
 // ---- the table ----
 
 export const OPS: Record<string, OpDef> = {
@@ -436,6 +503,28 @@ export const OPS: Record<string, OpDef> = {
     lower: lowerBatchNormTrain,
     grad: batchNormTrainGrad,
   },
+  ConvBatchNormTrain: {
+    // composite (convBn 'moments'; passes.ts convBatchNorm): (x, W 1x1, gamma, beta) -> (BatchNormTrain(Conv(x, W)),
+    // its batch mean and biased variance, then x's batch mean, covariance and x - mean for the gradient)
+    attrs: { epsilon: 'float' },
+    infer(inputs) {
+      const x = req(inputs, 0, 'ConvBatchNormTrain');
+      const w = req(inputs, 1, 'ConvBatchNormTrain');
+      const [n, ci, h, wd] = x.shape;
+      const co = w.shape[0]!;
+      if (x.shape.length !== 4 || w.shape.length !== 4 || w.shape[1] !== ci || w.shape[2] !== 1 || w.shape[3] !== 1) throw new Error(`ConvBatchNormTrain: needs x (N, C, H, W) and a 1x1 weight (Co, C, 1, 1), got ${shapeStr(x.shape)} and ${shapeStr(w.shape)}`);
+      return [
+        { dtype: x.dtype, shape: [n!, co, h!, wd!] },
+        { dtype: x.dtype, shape: [co] },
+        { dtype: x.dtype, shape: [co] },
+        { dtype: x.dtype, shape: [ci!] },
+        { dtype: x.dtype, shape: [ci!, ci!] },
+        { dtype: x.dtype, shape: x.shape },
+      ];
+    },
+    lower: lowerConvBatchNormTrain,
+    grad: convBatchNormTrainGrad,
+  },
   Clip: {
     attrs: {},
     infer: same('Clip'), // inputs: x, min, max (constants)
@@ -474,29 +563,6 @@ export const OPS: Record<string, OpDef> = {
     },
   },
   Identity: { attrs: {}, infer: same('Identity'), grad: (_g, _n, [dy]) => [dy] },
-  // ONNX Runtime's NCHWc ops (com.microsoft.nchwc, CPU): a blocked tensor keeps its logical NCHW
-  // shape with C rounded up to the block; NchwcConv's weight is in ORT's blocked filter layout.
-  NchwcConv: {
-    internal: true,
-    domain: { name: 'com.microsoft.nchwc', version: 1, op: 'Conv' },
-    attrs: { kernel_shape: 'ints', strides: 'ints', pads: 'ints', dilations: 'ints', group: 'int' },
-    infer: (inputs, a, g) => OPS.Conv!.infer(inputs, a, g),
-  },
-  ReorderInput: {
-    internal: true,
-    domain: { name: 'com.microsoft.nchwc', version: 1, op: 'ReorderInput' },
-    attrs: {},
-    infer: same('ReorderInput'),
-  },
-  ReorderOutput: {
-    internal: true,
-    domain: { name: 'com.microsoft.nchwc', version: 1, op: 'ReorderOutput' },
-    attrs: { channels: 'int' },
-    infer(inputs, a) {
-      const x = req(inputs, 0, 'ReorderOutput'); // (N, Cblocked, H, W) -> (N, channels, H, W)
-      return [{ dtype: x.dtype, shape: [x.shape[0]!, int(a, 'channels', 0), ...x.shape.slice(2)] }];
-    },
-  },
   Softmax: { attrs: { axis: 'int' }, infer: same('Softmax') },
   Sqrt: { attrs: {}, infer: same('Sqrt'), internal: true },
   Sign: { attrs: {}, infer: same('Sign'), internal: true },

@@ -137,39 +137,6 @@ function replaceNodes(g: Graph, replace: (n: Node, inputs: (Value | undefined)[]
 }
 
 /**
- * Put each trainable forward conv (its weight a graph input; no bias; group 1 or depthwise; channels
- * a multiple of `block`) on ONNX Runtime's NCHWc kernels, as ORT's own layout pass does for constant
- * weights in inference: x -> ReorderInput -> com.microsoft.nchwc Conv -> ReorderOutput -> y, the
- * weight reordered into ORT's blocked filter layout inside the graph every step (a Reshape, a
- * Transpose and a Reshape). Everything else (the backward, which reads x, W and y in NCHW) is
- * unchanged. Returns how many convs moved.
- */
-export function nchwcConvs(g: Graph, block: number): number {
-  const inputs = new Set(g.inputs.map((v) => v.id));
-  return replaceNodes(g, (n, ins) => {
-    const [x, w, b] = ins;
-    const ws = w?.shape as number[] | undefined;
-    const group = (n.attrs.group as number | undefined) ?? 1;
-    const ok =
-      n.op === 'Conv' && x && w && !b && inputs.has(w.id) && ws!.length === 4 && (x.shape[1] as number) % block === 0 &&
-      ws![0]! % block === 0 && (group === 1 || (group === ws![0] && ws![1] === 1 && group === x.shape[1]));
-    if (!ok) return undefined;
-    const [co, ci, kh, kw] = ws as [number, number, number, number];
-    return () => {
-      const r = (v: Value, shape: number[]) => g.op1('Reshape', [v, i64(g, shape, 'shape')]);
-      // (Co, Ci, kh, kw) -> ORT's OIHWBiBo (group 1) or OIHWBo (depthwise), in the same logical shape
-      const wb =
-        group === 1
-          ? r(g.op1('Transpose', [r(w, [co / block, block, ci / block, block, kh, kw])], { perm: [0, 2, 4, 5, 3, 1] }), [co, ci, kh, kw])
-          : r(g.op1('Transpose', [r(w, [co / block, block, kh, kw])], { perm: [0, 2, 3, 1] }), [co, 1, kh, kw]);
-      const xb = g.op1('ReorderInput', [x]);
-      const yb = g.op1('NchwcConv', [xb, wb], n.attrs);
-      return [g.op1('ReorderOutput', [yb], { channels: co })];
-    };
-  });
-}
-
-/**
  * Recompute in the backward, rather than keep from the forward, activations that are cheap to make
  * again. In training a block's Conv -> BatchNormalization -> Clip keeps two tensors of one size for
  * the backward: the conv output (the BN gradient reads it) and the Clip output y (ReLU6's mask and
@@ -178,7 +145,9 @@ export function nchwcConvs(g: Graph, block: number): number {
  *            the forward computed: each backward reader of y reads a copy made just before the first
  *            of them.
  *   'convs'  also the output of each Conv whose input is itself kept (a graph input, a block's
- *            output): the stem and the expansion convs, the largest tensors of each block.
+ *            output): the stem and the expansion convs, the largest tensors of each block; with
+ *            convBn 'moments' an expansion's y is one Conv (the statistics folded in) and one Clip
+ *            of its kept centred input, made again together.
  * A copy runs the same kernel on the same inputs as the forward's node, so it gives the same bits.
  * It carries an attribute the forward's lacks, with no effect (an inference-mode BatchNormalization's
  * momentum, a Conv's default dilations spelled out), so ONNX Runtime's common-subexpression pass
@@ -200,7 +169,10 @@ export function recompute(g: Graph, backwardFrom: number, what: 'clips' | 'convs
     const bn = src?.producer;
     const clip = n.op === 'Clip' && bn?.op === 'BatchNormalization' && !bn.attrs.training_mode;
     const conv = what === 'convs' && n.op === 'Conv' && src !== undefined && !again.has(src.id);
-    if (!clip && !conv) continue;
+    // convBn 'moments': an expansion's ReLU6 reads its normalising Conv directly; with 'convs' the
+    // pair is made again from the conv's (kept) centred input
+    const convClip = what === 'convs' && n.op === 'Clip' && bn?.op === 'Conv' && bn.inputs[0] !== undefined && !again.has(bn.inputs[0].id);
+    if (!clip && !conv && !convClip) continue;
     chosen.push(n);
     again.add(y.id);
   }
@@ -219,7 +191,10 @@ export function recompute(g: Graph, backwardFrom: number, what: 'clips' | 'convs
     const copy = g.at(`${n.name}.recompute`, () => {
       if (n.op === 'Conv') return g.op1('Conv', read(n.inputs), { dilations: [1, 1], ...n.attrs });
       const bn = n.inputs[0]!.producer!;
-      const z = g.op1('BatchNormalization', read(bn.inputs), { ...bn.attrs, momentum: 0.5 });
+      const z =
+        bn.op === 'Conv'
+          ? g.op1('Conv', read(bn.inputs), { dilations: [1, 1], ...bn.attrs })
+          : g.op1('BatchNormalization', read(bn.inputs), { ...bn.attrs, momentum: 0.5 });
       return g.op1('Clip', [z, ...n.inputs.slice(1)], n.attrs);
     });
     const at = need.get(n.outputs[0]!.id)!;
@@ -234,4 +209,44 @@ export function recompute(g: Graph, backwardFrom: number, what: 'clips' | 'convs
   });
   g.nodes = out;
   return rename.size;
+}
+
+/**
+ * Formulation convBn 'moments': each 1x1 Conv (group 1, stride 1, no pads, no bias, more output
+ * channels than input) whose only reader is a BatchNormTrain becomes one ConvBatchNormTrain (ops.ts), whose batch statistics come
+ * from the moments of the conv's input and whose gradient goes through the conv in closed form.
+ * The BatchNormTrain's outputs stay the same values (the running statistics read them). Before
+ * autodiff. Returns how many pairs were replaced.
+ */
+export function convBatchNorm(g: Graph): number {
+  const readers = g.consumers();
+  const outputs = new Set(g.outputs.map((v) => v.id));
+  const replaced = new Map<Node, Node | null>();
+  for (const bn of g.nodes) {
+    if (bn.op !== 'BatchNormTrain') continue;
+    const conv = bn.inputs[0]?.producer;
+    if (!conv || conv.op !== 'Conv' || replaced.has(conv)) continue;
+    const y = conv.outputs[0]!;
+    const [x, w, b] = conv.inputs;
+    const a = conv.attrs;
+    const ones = (k: string) => ((a[k] as number[] | undefined) ?? []).every((v) => v === 1);
+    const zeros = ((a.pads as number[] | undefined) ?? []).every((v) => v === 0);
+    const pointwise = w!.shape[2] === 1 && w!.shape[3] === 1 && ((a.group as number | undefined) ?? 1) === 1 && ones('strides') && ones('dilations') && zeros;
+    // only where the output is wider than the input (expansions, the last conv): the moments cost
+    // Ci x Ci per pixel, so a projection (Ci = 6 Co) would pay more than it saves
+    const widens = (w!.shape[0] as number) > (w!.shape[1] as number);
+    if (!pointwise || !widens || b || (readers.get(y.id)?.length ?? 0) !== 1 || outputs.has(y.id)) continue;
+    const start = g.nodes.length;
+    g.at(bn.name.replace(/\/[^/]*$/, ''), () => g.op('ConvBatchNormTrain', [x, w, bn.inputs[1], bn.inputs[2]], bn.attrs, 6));
+    const fused = g.nodes.splice(start)[0]!;
+    (fused.outputs as Value[]).splice(0, 3, ...bn.outputs); // z, mean, var: the same values as before
+    for (const o of fused.outputs) o.producer = fused;
+    replaced.set(conv, null);
+    replaced.set(bn, fused);
+  }
+  g.nodes = g.nodes.flatMap((n) => {
+    const r = replaced.get(n);
+    return r === undefined ? [n] : r === null ? [] : [r];
+  });
+  return [...replaced.values()].filter((n) => n !== null).length;
 }

@@ -14,7 +14,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Value } from '../graph/ir.js';
 import { resolveFormulation, type Formulation } from '../graph/ops.js';
-import { foldBatchNorm, lowerComposites, nchwcConvs, recompute } from '../graph/passes.js';
+import { convBatchNorm, foldBatchNorm, lowerComposites, recompute } from '../graph/passes.js';
 import { emit, type Module } from '../nn/module.js';
 import { toOnnx } from '../onnx/export.js';
 import { inputHW } from '../infer/graph.js';
@@ -100,6 +100,8 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
   // frozen Conv + eval BatchNorm -> one Conv with folded constant weights (before autodiff: a
   // frozen layer between trainable ones gets its dX through the folded conv, the same function)
   foldBatchNorm(g);
+  // a 1x1 conv and its train-mode BatchNorm as one composite, statistics from the conv's input
+  if (formulation.convBn === 'moments') convBatchNorm(g);
 
   // backward (everything the forward computed is a value that exists now)
   const forward = new Set(g.nodes.flatMap((n) => n.outputs.map((o) => o.id)));
@@ -147,7 +149,6 @@ export function compileTrainStep(model: Module, spec: TrainStepSpec): CompiledSt
     while (backwardFrom > 0 && !g.nodes[backwardFrom - 1]!.outputs.some((o) => forward.has(o.id))) backwardFrom--;
     recompute(g, backwardFrom, formulation.recompute);
   }
-  if (formulation.kernels !== 'onnx') nchwcConvs(g, formulation.kernels === 'nchwc16' ? 16 : 8);
   g.prune();
   return { graph: g, onnx: toOnnx(g), state, dropout, scalars: spec.optimizer.scalars, trainBN: running.map((r) => r.key) };
 }

@@ -3,8 +3,6 @@
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { Tensor } from '../../tensor.js';
-import { Graph } from '../../graph/ir.js';
-import { toOnnx } from '../../onnx/export.js';
 import { DeviceUnavailableError, type Backend, type Device, type Session, type SessionOptions } from '../../infer/backend.js';
 
 const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
@@ -89,30 +87,6 @@ function commandLineLength(): number {
 // before any session of this process (ours or the user's own) initialises ORT
 disableOrtTelemetry();
 
-let block: Promise<number> | undefined;
-
-/**
- * The channel block of ONNX Runtime's NCHWc kernels on this CPU (MLAS picks it: 8 with AVX2, 16
- * with AVX-512), asked of ORT itself: ReorderInput of a (1, 16, 1, 2) ramp puts x[0, 0, 0, 1] at
- * index `block`. 0 where this ORT has no NCHWc kernels (the session cannot be made).
- */
-export function nchwcBlockSize(): Promise<number> {
-  block ??= (async () => {
-    try {
-      const g = new Graph();
-      g.output(g.op1('ReorderInput', [g.input('x', [1, 16, 1, 2])]), 'y');
-      const s = await ort.InferenceSession.create(toOnnx(g), sessionOptions({ threads: 1, graphOptimizationLevel: 'disabled' }));
-      const y = (await s.run({ x: new ort.Tensor('float32', Float32Array.from({ length: 32 }, (_, i) => i), [1, 16, 1, 2]) }))['y']!.data as Float32Array;
-      await s.release();
-      const b = y.indexOf(1);
-      return b === 8 || b === 16 ? b : 0;
-    } catch {
-      return 0;
-    }
-  })();
-  return block;
-}
-
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
   devices: DEVICES,
@@ -120,8 +94,6 @@ export const nodeBackend: Backend = {
   // (--freeze features.0-13: x0.81 of the step at 'extended'); the trainable convs' weights are
   // inputs, so it leaves them alone (docs/training.md)
   trainOptimizationLevel: (device) => (device === 'cpu' ? 'all' : 'extended'),
-  // no formulation of its own: the trainable forward convs on ORT's NCHWc kernels ({ kernels:
-  // 'nchwc8' }, nchwcBlockSize) were x1.2-1.6 slower side by side at batch 32 (docs/training.md)
   async createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? 'cpu';
     if (!DEVICES.includes(device)) {

@@ -110,8 +110,10 @@ export function webBackend(opts: WebBackendOptions = {}): Backend {
   return {
     name: 'onnxruntime-web',
     devices: DEVICES,
-    // both WebGPU providers compute the grouped Conv of the im2col depthwise dW wrong (notes/browser.md)
-    formulation: (device) => (device === 'webgpu' ? { depthwiseDw: 'slices' } : {}),
+    // both WebGPU providers compute the grouped Conv of the im2col depthwise dW wrong (notes/browser.md);
+    // convBn 'moments' was measured on CPUs only (on the software adapter its step lands 8.2e-5 from
+    // PyTorch, 'separate' 6.2e-5): WebGPU keeps the conv and its BatchNorm apart
+    formulation: (device) => (device === 'webgpu' ? { depthwiseDw: 'slices', convBn: 'separate' } : {}),
     async createSession(model: Uint8Array, o: SessionOptions = {}): Promise<Session> {
       const device = o.device ?? 'wasm';
       if (!DEVICES.includes(device)) throw new RangeError(`Unsupported device: "${device}". Should be one of: ${DEVICES.join(', ')}`);
