@@ -18,7 +18,7 @@ import { stepFeeds } from './step-feeds.js';
 const args = process.argv.slice(2);
 const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = args.slice(0, 4).map(Number);
 const only = args[4]?.split(',');
-const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }, { dwBatch: 'whole' }, { recompute: 'clips' }, { recompute: 'convs' }, { bnVariance: 'rowsquare' }, { convBn: 'moments' }];
+const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }, { dwBatch: 'whole' }, { recompute: 'clips' }, { recompute: 'convs' }, { bnVariance: 'rowsquare' }, { convBn: 'separate' }, { batchSum: 'batched' }];
 const BASE = process.env['BASE'] ? (JSON.parse(process.env['BASE']) as Partial<Formulation>) : {};
 const CANDIDATES = ALL.filter(
   (c) => !only || Object.keys(c).some((k) => only.includes(k)),

@@ -200,13 +200,13 @@ test('BAD CALL - compileTrainStep with an unknown formulation key or value names
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwiseDw: 'im2col' as 'conv' } }), (e: Error) =>
     e instanceof RangeError && e.message === `compileTrainStep: formulation.depthwiseDw: unsupported value "im2col". Should be one of: 'conv', 'slices'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { depthwise: 'slices' } as never }), (e: Error) =>
-    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, dwBatch, recompute, convBn');
+    e instanceof RangeError && e.message === 'compileTrainStep: formulation: unknown key "depthwise". Should be one of: bnVariance, clipMask, depthwiseDw, dwBatch, recompute, convBn, batchSum');
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: { convBn: 'fold' as 'moments' } }), (e: Error) =>
     e instanceof RangeError && e.message === `compileTrainStep: formulation.convBn: unsupported value "fold". Should be one of: 'moments', 'separate'`);
   assert.throws(() => compileTrainStep(m, { ...spec, formulation: 'slices' as never }), (e: Error) => e instanceof TypeError && /^compileTrainStep: formulation must be an object, got string$/.test(e.message));
   // the defaults, spelt out or not, are the same graph
   const bytes = (f?: object) => Buffer.from(compileTrainStep(m, { ...spec, formulation: f }).onnx).toString('base64');
-  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', dwBatch: 'chunks', recompute: 'none', convBn: 'moments' }), bytes());
+  assert.equal(bytes({ depthwiseDw: 'conv', bnVariance: 'mul', clipMask: 'compare', dwBatch: 'chunks', recompute: 'none', convBn: 'moments', batchSum: 'auto' }), bytes());
   assert.notEqual(bytes({ depthwiseDw: 'slices' }), bytes());
 });
 

@@ -66,6 +66,11 @@ export interface OpDef {
  *               the backward goes through the conv in closed form (ConvBatchNormTrain below), so the
  *               wide conv output is never made, read or kept. x0.850 / x0.872 of 'separate' side by
  *               side at batch 32; as close to PyTorch's float64 gradients as 'separate' at 224x224.
+ *   batchSum    sum_n A[n] B[n]^T (a 1x1 conv's dW, the covariance and G of ConvBatchNormTrain): 'batched'
+ *               is one batched MatMul then a ReduceSum over N, which writes N (P, Q) products; 'auto'
+ *               does that where they are smaller than the operands, else moves N next to the pixels
+ *               (two Transposes) and runs one MatMul over N*HW: the 7x7 layers, where N*Co*Ci is
+ *               several times the tensors themselves.
  */
 export const FORMULATIONS = {
   bnVariance: ['mul', 'sumsquare', 'rowsquare'],
@@ -74,11 +79,12 @@ export const FORMULATIONS = {
   dwBatch: ['chunks', 'whole'],
   recompute: ['none', 'clips', 'convs'],
   convBn: ['moments', 'separate'],
+  batchSum: ['auto', 'batched'],
 } as const;
 
 export type Formulation = { -readonly [K in keyof typeof FORMULATIONS]: (typeof FORMULATIONS)[K][number] };
 
-export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', dwBatch: 'chunks', recompute: 'none', convBn: 'moments' });
+export const DEFAULT_FORMULATION: Readonly<Formulation> = Object.freeze({ bnVariance: 'mul', clipMask: 'compare', depthwiseDw: 'conv', dwBatch: 'chunks', recompute: 'none', convBn: 'moments', batchSum: 'auto' });
 
 /** The defaults overridden by `partial`; a wrong key or value is named with the valid ones. */
 export function resolveFormulation(partial: Partial<Formulation> | undefined, where = 'formulation'): Formulation {
@@ -201,6 +207,20 @@ export function unbroadcast(g: Graph, dy: Value, shape: Shape): Value {
   return reshape(g, s, shape.map((d) => num(d, 'unbroadcast')));
 }
 
+/**
+ * sum_n A[n] B[n]^T for A (N, P, K) and B (N, Q, K): (P, Q). Batched MatMul then a sum over N, or
+ * (batchSum 'auto', where the N products outweigh the operands) N moved next to K and one MatMul.
+ */
+function batchGram(g: Graph, A: Value, B: Value, f: Formulation): Value {
+  const [N, P, K] = A.shape.map((d) => num(d, 'batchGram'));
+  const Q = num(B.shape[1]!, 'batchGram');
+  if (f.batchSum === 'batched' || P! * Q <= (P! + Q) * K!) {
+    return reduceSum(g, g.op1('MatMul', [A, g.op1('Transpose', [B], { perm: [0, 2, 1] })]), [0]);
+  }
+  const flat = (v: Value, rows: number) => reshape(g, g.op1('Transpose', [v], { perm: [1, 0, 2] }), [rows, N! * K!]);
+  return g.op1('MatMul', [flat(A, P!), g.op1('Transpose', [flat(B, Q)], { perm: [1, 0] })]);
+}
+
 const perChannel = (g: Graph, v: Value) => reshape(g, v, [1, num(v.shape[0]!, 'perChannel'), 1, 1]); // (C) -> (1, C, 1, 1)
 
 /** dwBatch 'chunks': the most bytes of depthwise im2col alive at once (a slice of the batch each). */
@@ -321,9 +341,7 @@ function convGrad(g: Graph, n: Node, [dy]: Grads, need: readonly boolean[], f: F
         k === 1 && s === 1 && unpadded
           ? x
           : g.op1('Conv', [x, oneHotKernel(g, Ci!, k!, false)], { kernel_shape: [k!, k!], strides: [s!, s!], pads: [pt, pl, pb, pr] });
-      const pT = g.op1('Transpose', [reshape(g, P, [N!, Ci! * kk, hw])], { perm: [0, 2, 1] }); // (N, HoWo, Ci*kk)
-      const m = g.op1('MatMul', [reshape(g, dy!, [N!, Co!, hw]), pT]); // (N, Co, Ci*kk)
-      dw = reshape(g, reduceSum(g, m, [0]), [Co!, Ci!, k!, k!]);
+      dw = reshape(g, batchGram(g, reshape(g, dy!, [N!, Co!, hw]), reshape(g, P, [N!, Ci! * kk, hw]), f), [Co!, Ci!, k!, k!]);
     }
   }
   const db = need[2] && b ? reduceSum(g, dy!, [0, 2, 3]) : undefined;
@@ -377,7 +395,7 @@ function batchNormTrainGrad(g: Graph, n: Node, [dz]: Grads, need: readonly boole
  * z = Conv(d, W * s) + beta, s = gamma / sqrt(var + eps). Outputs: z, mu, var (as
  * BatchNormTrain's), then mean(x), S and d for the gradient.
  */
-function lowerConvBatchNormTrain(g: Graph, [x, w, gamma, beta]: readonly (Value | undefined)[], a: Attrs): Value[] {
+function lowerConvBatchNormTrain(g: Graph, [x, w, gamma, beta]: readonly (Value | undefined)[], a: Attrs, f: Formulation): Value[] {
   const [N, Ci, H, W] = x!.shape.map((d) => num(d, 'ConvBatchNormTrain'));
   const Co = num(w!.shape[0]!, 'ConvBatchNormTrain');
   const hw = H! * W!;
@@ -385,7 +403,7 @@ function lowerConvBatchNormTrain(g: Graph, [x, w, gamma, beta]: readonly (Value 
   const muIn = g.op1('ReduceMean', [x], { axes: [0, 2, 3], keepdims: 0 }); // (Ci)
   const d = g.op1('Sub', [x!, perChannel(g, muIn)]);
   const d3 = reshape(g, d, [N!, Ci!, hw]);
-  const S = g.op1('Mul', [reduceSum(g, g.op1('MatMul', [d3, g.op1('Transpose', [d3], { perm: [0, 2, 1] })]), [0]), g.scalar(1 / M)]); // (Ci, Ci)
+  const S = g.op1('Mul', [batchGram(g, d3, d3, f), g.scalar(1 / M)]); // (Ci, Ci)
   const w2 = reshape(g, w!, [Co, Ci!]);
   const mu = reshape(g, g.op1('MatMul', [w2, reshape(g, muIn, [Ci!, 1])]), [Co]); // (Co)
   const vari = g.op1('Relu', [g.op1('ReduceSum', [g.op1('Mul', [g.op1('MatMul', [w2, S]), w2]), i64(g, [1], 'axes')], { keepdims: 0 })]); // (Co), >= 0
@@ -403,7 +421,7 @@ function lowerConvBatchNormTrain(g: Graph, [x, w, gamma, beta]: readonly (Value 
  * rowsum(W * G), dW = a*G + b*M*(W S), and dX = W^T dx_conv = Conv(dz, (a W)^T, W^T c) +
  * Conv(d, W^T diag(b) W), the second a Ci x Ci conv.
  */
-function convBatchNormTrainGrad(g: Graph, n: Node, [dz, dmu, dvar]: Grads, need: readonly boolean[]): Grads {
+function convBatchNormTrainGrad(g: Graph, n: Node, [dz, dmu, dvar]: Grads, need: readonly boolean[], f: Formulation): Grads {
   if (dmu || dvar) throw new Error('ConvBatchNormTrain grad: the batch statistics are not differentiated');
   const [, w, gamma] = n.inputs as Value[];
   const [, , vari, , S, d] = n.outputs as Value[];
@@ -416,7 +434,7 @@ function convBatchNormTrainGrad(g: Graph, n: Node, [dz, dmu, dvar]: Grads, need:
   const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
   const w2 = reshape(g, w!, [Co, Ci!]);
   const s1 = reduceSum(g, dz!, [0, 2, 3]); // (Co) = dbeta
-  const G = reduceSum(g, g.op1('MatMul', [reshape(g, dz!, [N!, Co, hw]), g.op1('Transpose', [reshape(g, d!, [N!, Ci!, hw])], { perm: [0, 2, 1] })]), [0]); // (Co, Ci)
+  const G = batchGram(g, reshape(g, dz!, [N!, Co, hw]), reshape(g, d!, [N!, Ci!, hw]), f); // (Co, Ci)
   const dgamma = g.op1('Mul', [invstd, reduceSum(g, g.op1('Mul', [w2, G]), [1])]);
   const A = g.op1('Mul', [gamma!, invstd]);
   const B = g.op1('Mul', [g.op1('Mul', [A, invstd]), g.op1('Mul', [dgamma, g.scalar(-1 / M)])]); // (Co)
