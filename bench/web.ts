@@ -7,7 +7,8 @@
 //   - a training step in the page vs Node on the same graph;
 //   - time from navigation to the first classification, cold and with cached weights;
 //   - what a page downloads (raw / gzip / brotli).
-// Results: bench/results.json under `web`.
+// Results: bench/results.json under `web`. `--training-only` measures only the training step (page vs
+// Node) and updates `web.train` (its own date), keeping the rest of `web` and TensorFlow.js's step.
 
 import os from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -178,6 +179,33 @@ async function main(): Promise<void> {
   const tfjsBuild = await buildTfjsBench();
   const site = await openSite('/blank.html', { weights: WEIGHTS, mounts: { '/photos/': join(SHARED, 'real', 'photos'), [TFJS_PREFIX]: tfjsBuild.outdir } });
   const version = await site.browser.version();
+  if (process.argv.includes('--training-only')) {
+    try {
+      const threads = os.availableParallelism();
+      const tr = await training(site.page, threads);
+      console.log(`training step (alpha ${TRAIN.alpha}, ${TRAIN.inputSize}x${TRAIN.inputSize}, batch ${TRAIN.batch}, AdamW, ${threads} threads): page ${tr.page_ms.toFixed(0)} ms, Node ${tr.node_ms.toFixed(0)} ms, ratio ${(tr.page_ms / tr.node_ms).toFixed(2)}`);
+      const all = JSON.parse(readFileSync(resultsPath, 'utf8'));
+      const old = (all['web']?.['train'] ?? {}) as Record<string, unknown>;
+      const tfjsMs = old['best_tfjs_step_ms'] as number | undefined;
+      all['web'] = {
+        ...all['web'],
+        train: {
+          ...old,
+          page_step_ms: +tr.page_ms.toFixed(1),
+          node_step_ms: +tr.node_ms.toFixed(1),
+          ratio_page_vs_node: +(tr.page_ms / tr.node_ms).toFixed(2),
+          ...(tfjsMs ? { speedup_vs_best_tfjs: +(tfjsMs / tr.page_ms).toFixed(1), best_tfjs_measured: all['web']?.['machine']?.['date'] } : {}),
+          date: new Date().toISOString(),
+          chromium: version,
+        },
+      };
+      writeFileSync(resultsPath, JSON.stringify(all, null, 2) + '\n');
+      console.log('wrote bench/results.json (web.train)');
+    } finally {
+      await site.close();
+    }
+    return;
+  }
   try {
     console.log(`Chromium ${version}, headless; crossOriginIsolated ${await site.page.evaluate(() => crossOriginIsolated)}`);
     const inf = await inference(site.page);

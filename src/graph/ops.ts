@@ -57,8 +57,9 @@ export interface OpDef {
  *   recompute   'clips' does not keep the forward's ReLU6 outputs for the backward: it makes them
  *               again from the kept conv outputs; 'convs' also the outputs of the convs whose input
  *               is kept (stem, expansions). The same bits (passes.ts recompute); peak RSS at batch
- *               32 3.2 -> 2.1 / 1.85 GB, the step x1.10-1.14 slower: not the default (train
- *               --save-memory asks for 'convs').
+ *               32 3.2 -> 2.1 / 1.85 GB, the step x1.10-1.14 slower (with convBn 'separate'); with
+ *               'moments' 1.8 -> 1.5 GB at x0.99-1.23: not the default (train --save-memory asks for
+ *               'convs').
  *   convBn      'moments' gives each widening 1x1 conv followed by a train-mode BatchNorm (the
  *               expansions and the last conv) its batch statistics from the moments of the conv's
  *               input (mean and covariance, Ci x Ci) instead of from its output (Co = 6 Ci wide):
