@@ -55,6 +55,23 @@ function compareBuffers(want: Map<string, Tensor>, sd: StateDict): number {
   return n;
 }
 
+/** Every gradient against PyTorch's within TOL at its tensor's scale (those ~0 in exact arithmetic at the scale of all gradients); `each` sees the others too. Returns the worst error. */
+function compareGrads(grads: Map<string, Tensor>, want: Map<string, Tensor>, zero: Set<string>, each?: (k: string, g: Tensor) => void): number {
+  const scale = Math.max(...[...grads.values()].map(maxAbs));
+  let worst = 0;
+  for (const [k, g] of grads) {
+    if (zero.has(k)) {
+      assert.ok(maxAbs(g) <= TOL * scale, `grad.${k} should be ~0, got ${maxAbs(g)}`);
+      continue;
+    }
+    const e = relErr(g, want.get(`grad.${k}`)!);
+    worst = Math.max(worst, e);
+    assert.ok(e <= TOL, `grad.${k}: error ${e}`);
+    each?.(k, g);
+  }
+  return worst;
+}
+
 function delta(a: Tensor, b: Tensor): Tensor {
   return { dtype: 'float32', shape: a.shape, data: Float32Array.from(a.data as Float32Array, (v, i) => v - (b.data[i] as number)) };
 }
@@ -71,19 +88,7 @@ for (const ls of [0, 0.1]) {
     await tr.release();
     assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `loss ${r.loss} vs ${want.get('loss')!.data[0]}`);
     if (want.has('logits')) assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, 'logits');
-    const scale = Math.max(...[...r.grads!.values()].map(maxAbs));
-    let worst = 0;
-    for (const [key, g] of r.grads!) {
-      const ref = want.get(`grad.${key}`)!;
-      if (zero.has(key)) {
-        // zero in exact arithmetic: float32 leaves noise, compared at the scale of all gradients
-        assert.ok(maxAbs(g) <= TOL * scale, `grad.${key} should be ~0, got ${maxAbs(g)}`);
-        continue;
-      }
-      const e = relErr(g, ref);
-      worst = Math.max(worst, e);
-      assert.ok(e <= TOL, `grad.${key}: error ${e}`);
-    }
+    const worst = compareGrads(r.grads!, want, zero);
     assert.equal(r.grads!.size, m.namedParameters().length, 'a gradient for every parameter');
     assert.equal(compareBuffers(want, m.stateDict()), 156, 'every BN buffer compared');
     console.log(`# label smoothing ${ls}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error ${worst.toExponential(2)}`);
@@ -323,21 +328,12 @@ test('--freeze features.0-13: the frozen prefix is folded into constant convs (N
   assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, `logits: error ${relErr(r.logits, want.get('logits')!)}`);
   const trainable = [...want.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5));
   assert.deepEqual([...r.grads!.keys()].sort(), [...trainable].sort(), 'gradients for exactly the trainable parameters');
-  const scale = Math.max(...[...r.grads!.values()].map(maxAbs));
-  let worst = 0;
   let worstRef = 0;
-  for (const [k, g] of r.grads!) {
-    if (zero.has(k)) {
-      assert.ok(maxAbs(g) <= TOL * scale, `grad.${k} should be ~0, got ${maxAbs(g)}`);
-      continue;
-    }
-    const e = relErr(g, want.get(`grad.${k}`)!);
-    worst = Math.max(worst, e);
-    assert.ok(e <= TOL, `grad.${k}: error ${e}`);
+  const worst = compareGrads(r.grads!, want, zero, (k, g) => {
     const e2 = relErr(g, r2.grads!.get(k)!);
     worstRef = Math.max(worstRef, e2);
     assert.ok(e2 <= TOL, `grad.${k} vs the unfrozen formulation: error ${e2}`);
-  }
+  });
   assert.equal(compareBuffers(want, frozen.stateDict()), 156, 'every BN buffer compared (the frozen ones unchanged)');
   console.log(`# freeze features.0-${K}: loss ${r.loss} (torch ${want.get('loss')!.data[0]}), worst gradient error vs PyTorch ${worst.toExponential(2)}, vs the unfrozen formulation ${worstRef.toExponential(2)}; torch f32: ${metadata['torch_f32_max_rel']}`);
 });
@@ -407,17 +403,7 @@ for (const convBn of ['moments', 'separate'] as const) {
     await tr.release();
     assert.ok(relLoss(r.loss, want.get('loss')!) <= TOL, `loss ${r.loss}`);
     assert.ok(relErr(r.logits, want.get('logits')!) <= TOL, 'logits');
-    const scale = Math.max(...[...r.grads!.values()].map(maxAbs));
-    let worst = 0;
-    for (const [k, g] of r.grads!) {
-      if (zero.has(k)) {
-        assert.ok(maxAbs(g) <= TOL * scale, `grad.${k} should be ~0, got ${maxAbs(g)}`);
-        continue;
-      }
-      const e = relErr(g, want.get(`grad.${k}`)!);
-      worst = Math.max(worst, e);
-      assert.ok(e <= TOL, `grad.${k}: error ${e}`);
-    }
+    const worst = compareGrads(r.grads!, want, zero);
     assert.equal(compareBuffers(want, m.stateDict()), 156, 'every BN buffer compared');
     console.log(`# convBn '${convBn}': ${fused} folded convs, loss ${r.loss}, worst gradient error vs PyTorch ${worst.toExponential(2)}`);
   });
