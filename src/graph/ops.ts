@@ -4,7 +4,7 @@
 //   infer  - its shape rule;
 //   grad   - its gradient rule (reverse mode): given the output gradients, emit standard ONNX
 //            operators that compute the input gradients (only those marked `need`);
-//   lower  - for the two composite ops (BatchNormTrain, SoftmaxCrossEntropy): the ONNX operators
+//   lower  - for the composite ops (BatchNormTrain, ConvBatchNormTrain, SoftmaxCrossEntropy): the ONNX operators
 //            that implement them. They exist so that their gradients can be the fast closed forms
 //            measured in ../shared/notes/ort-training.md rather than backprop through their parts.
 // Formulations were chosen by measurement at real shapes (docs/training.md).

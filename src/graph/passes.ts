@@ -1,8 +1,9 @@
-// Graph rewrites for inference compilation.
+// Graph rewrites: inference compilation (BN folding, merging), composites' lowering, and the
+// training step's convBatchNorm and recompute.
 
 import { float32, type Tensor } from '../tensor.js';
 import type { Graph, Node, Value } from './ir.js';
-import { DEFAULT_FORMULATION, OPS, i64, type Formulation } from './ops.js';
+import { DEFAULT_FORMULATION, OPS, type Formulation } from './ops.js';
 
 /**
  * Fold each inference BatchNormalization into the Conv that feeds it (when the conv output has
@@ -91,7 +92,8 @@ export function mergeDuplicates(g: Graph): number {
 }
 
 /**
- * Replace each composite node (an op with a `lower` rule: BatchNormTrain, SoftmaxCrossEntropy) by
+ * Replace each composite node (an op with a `lower` rule: BatchNormTrain, ConvBatchNormTrain,
+ * SoftmaxCrossEntropy) by
  * the ONNX operators that implement it (in the formulation `f` names), in place, so the graph can
  * be exported.
  */
@@ -213,8 +215,9 @@ export function recompute(g: Graph, backwardFrom: number, what: 'clips' | 'convs
 
 /**
  * Formulation convBn 'moments': each 1x1 Conv (group 1, stride 1, no pads, no bias, more output
- * channels than input) whose only reader is a BatchNormTrain becomes one ConvBatchNormTrain (ops.ts), whose batch statistics come
- * from the moments of the conv's input and whose gradient goes through the conv in closed form.
+ * channels than input) whose only reader is a BatchNormTrain becomes one ConvBatchNormTrain
+ * (ops.ts), whose batch statistics come from the moments of the conv's input and whose gradient
+ * goes through the conv in closed form.
  * The BatchNormTrain's outputs stay the same values (the running statistics read them). Before
  * autodiff. Returns how many pairs were replaced.
  */
