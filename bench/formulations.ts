@@ -20,7 +20,8 @@ const [batch = 32, size = 224, alpha = 1.0, rounds = 4] = args.slice(0, 4).map(N
 const only = args[4]?.split(',');
 const ALL: Partial<Formulation>[] = [{ bnVariance: 'sumsquare' }, { clipMask: 'sign' }, { depthwiseDw: 'slices' }, { dwBatch: 'whole' }, { recompute: 'clips' }, { recompute: 'convs' }, { bnVariance: 'rowsquare' }, { convBn: 'separate' }, { batchSum: 'batched' }];
 const BASE = process.env['BASE'] ? (JSON.parse(process.env['BASE']) as Partial<Formulation>) : {};
-const CANDIDATES = ALL.filter(
+// env CANDIDATE='{...}': that one candidate instead (e.g. the former default, several keys at once)
+const CANDIDATES = process.env['CANDIDATE'] ? [JSON.parse(process.env['CANDIDATE']) as Partial<Formulation>] : ALL.filter(
   (c) => !only || Object.keys(c).some((k) => only.includes(k)),
 );
 
