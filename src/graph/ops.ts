@@ -222,6 +222,12 @@ function batchGram(g: Graph, A: Value, B: Value, f: Formulation): Value {
   return g.op1('MatMul', [flat(A, P!), g.op1('Transpose', [flat(B, Q)], { perm: [1, 0] })]);
 }
 
+/** A BatchNorm's epsilon attribute (ONNX's default 1e-5). */
+const bnEps = (a: Attrs): number => (a.epsilon as number | undefined) ?? 1e-5;
+
+/** 1 / sqrt(var + eps), per channel, with the BatchNorm's epsilon. */
+const invStd = (g: Graph, vari: Value, a: Attrs): Value => g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari, g.scalar(bnEps(a))])])]);
+
 const perChannel = (g: Graph, v: Value) => reshape(g, v, [1, num(v.shape[0]!, 'perChannel'), 1, 1]); // (C) -> (1, C, 1, 1)
 
 /** dwBatch 'chunks': the most bytes of depthwise im2col alive at once (a slice of the batch each). */
@@ -360,19 +366,17 @@ function lowerBatchNormTrain(g: Graph, [x, gamma, beta]: readonly (Value | undef
       : f.bnVariance === 'sumsquare'
       ? g.op1('Mul', [g.op1('ReduceSumSquare', [d], { axes: [0, 2, 3], keepdims: 0 }), g.scalar(1 / M)])
       : g.op1('ReduceMean', [g.op1('Mul', [d, d])], { axes: [0, 2, 3], keepdims: 0 }); // (C), biased
-  const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: (a.epsilon as number | undefined) ?? 1e-5 });
+  const y = g.op1('BatchNormalization', [x, gamma, beta, mean, vari], { epsilon: bnEps(a) });
   return [y, mean, vari];
 }
 
 /** BatchNormTrain's gradient in its affine form: dx = a*dz + b*x + c, with a, b, c per channel (one BatchNormalization + Mul + Add). */
 function batchNormTrainGrad(g: Graph, n: Node, [dz]: Grads, need: readonly boolean[]): Grads {
-  // affine form: dx = a*dz + b*x + c, with a, b, c per channel (one BatchNormalization + Mul + Add)
   const [x, gamma] = n.inputs as Value[];
   const [, mean, vari] = n.outputs;
   const [N, C, H, W] = x!.shape.map((d) => num(d, 'BatchNormTrain grad'));
   const M = N! * H! * W!;
-  const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
-  const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+  const invstd = invStd(g, vari!, n.attrs);
   const s1 = reduceSum(g, dz!, [0, 2, 3]); // sum dz
   const s2 = reduceSum(g, g.op1('Mul', [dz!, x!]), [0, 2, 3]); // sum dz * x
   const dgamma = g.op1('Mul', [invstd, g.op1('Sub', [s2, g.op1('Mul', [mean!, s1])])]);
@@ -408,8 +412,7 @@ function lowerConvBatchNormTrain(g: Graph, [x, w, gamma, beta]: readonly (Value 
   const w2 = reshape(g, w!, [Co, Ci!]);
   const mu = reshape(g, g.op1('MatMul', [w2, reshape(g, muIn, [Ci!, 1])]), [Co]); // (Co)
   const vari = g.op1('Relu', [g.op1('ReduceSum', [g.op1('Mul', [g.op1('MatMul', [w2, S]), w2]), i64(g, [1], 'axes')], { keepdims: 0 })]); // (Co), >= 0
-  const eps = (a.epsilon as number | undefined) ?? 1e-5;
-  const s = g.op1('Mul', [gamma!, g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari, g.scalar(eps)])])])]);
+  const s = g.op1('Mul', [gamma!, invStd(g, vari, a)]);
   // from the centred input: (x - mean(x)) W = xW - mu, no cancellation against a bias beta - mu*s
   const z = g.op1('Conv', [d, g.op1('Mul', [w!, reshape(g, s, [Co, 1, 1, 1])]), beta!], { kernel_shape: [1, 1] });
   return [z, mu, vari, muIn, S, d];
@@ -430,9 +433,8 @@ function convBatchNormTrainGrad(g: Graph, n: Node, [dz, dmu, dvar]: Grads, need:
   const Co = num(w!.shape[0]!, 'ConvBatchNormTrain grad');
   const hw = H! * W!;
   const M = N! * hw;
-  const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
   const col = (v: Value) => reshape(g, v, [Co, 1]);
-  const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+  const invstd = invStd(g, vari!, n.attrs);
   const w2 = reshape(g, w!, [Co, Ci!]);
   const s1 = reduceSum(g, dz!, [0, 2, 3]); // (Co) = dbeta
   const G = batchGram(g, reshape(g, dz!, [N!, Co, hw]), reshape(g, d!, [N!, Ci!, hw]), f); // (Co, Ci)
@@ -502,8 +504,7 @@ export const OPS: Record<string, OpDef> = {
     grad(g, n, [dy], need) {
       // inference form (a frozen layer): y = a * x + c per channel, a = scale / sqrt(var + eps)
       const [x, scale, , mean, vari] = n.inputs as Value[];
-      const eps = (n.attrs.epsilon as number | undefined) ?? 1e-5;
-      const invstd = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [vari!, g.scalar(eps)])])]);
+      const invstd = invStd(g, vari!, n.attrs);
       const dx = need[0] ? g.op1('Mul', [dy!, perChannel(g, g.op1('Mul', [scale!, invstd]))]) : undefined;
       const xhat = need[1] ? g.op1('Mul', [g.op1('Sub', [x!, perChannel(g, mean!)]), perChannel(g, invstd)]) : undefined;
       const dscale = xhat ? reduceSum(g, g.op1('Mul', [dy!, xhat]), [0, 2, 3]) : undefined;

@@ -46,11 +46,17 @@ export function foldBatchNorm(g: Graph): number {
     replaced.set(conv, null);
     replaced.set(bn, fused);
   }
+  const folded = applyReplacements(g, replaced);
+  g.prune();
+  return folded;
+}
+
+/** g.nodes with each node of `replaced` swapped for its replacement (null: dropped), in place; how many were swapped. */
+function applyReplacements(g: Graph, replaced: ReadonlyMap<Node, Node | null>): number {
   g.nodes = g.nodes.flatMap((n) => {
     const r = replaced.get(n);
     return r === undefined ? [n] : r === null ? [] : [r];
   });
-  g.prune();
   return [...replaced.values()].filter((n) => n !== null).length;
 }
 
@@ -247,9 +253,5 @@ export function convBatchNorm(g: Graph): number {
     replaced.set(conv, null);
     replaced.set(bn, fused);
   }
-  g.nodes = g.nodes.flatMap((n) => {
-    const r = replaced.get(n);
-    return r === undefined ? [n] : r === null ? [] : [r];
-  });
-  return [...replaced.values()].filter((n) => n !== null).length;
+  return applyReplacements(g, replaced);
 }
